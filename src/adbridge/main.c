@@ -1,0 +1,121 @@
+/* adbridge: the admin CLI.  Thin: parses arguments, calls the library,
+ * prints tables or JSON.  Exit codes: 0 done/found, 1 not found, 2 error. */
+#include "config.h"
+
+#include <adbridge/ctx.h>
+#include <adbridge/version.h>
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { EXIT_FOUND = 0, EXIT_NOT_FOUND = 1, EXIT_ERROR = 2 };
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(adb_ctx *ctx, int argc, char **argv);
+} cli_command;
+
+static int cmd_config(adb_ctx *ctx, int argc, char **argv);
+
+static const cli_command commands[] = {
+    { "config", "show the configuration in effect (domains, DNS, keytab)", cmd_config },
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: adbridge [--config FILE] COMMAND [ARGS...]\n"
+            "\n"
+            "Admin CLI of adbridge, the Active Directory bridge.\n"
+            "\n"
+            "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE  configuration file (default: $ADBRIDGE_CONFIG,\n"
+            "                     else " ADB_DEFAULT_CONFIG_PATH ")\n"
+            "  -h, --help         show this help\n"
+            "  -V, --version      show the version\n"
+            "\n"
+            "Exit status: 0 success, 1 not found, 2 error.\n");
+}
+
+static int cmd_config(adb_ctx *ctx, int argc, char **argv)
+{
+    const adb_config *cfg = ctx->config;
+
+    (void)argv;
+    if (argc > 1) {
+        fprintf(stderr, "adbridge config: takes no arguments\n");
+        return EXIT_ERROR;
+    }
+    printf("configuration  %s\n", cfg->path);
+    printf("state dir      %s\n", cfg->state_dir);
+    printf("keytab         %s\n", cfg->keytab);
+    printf("principal      %s\n", cfg->machine_principal != NULL ? cfg->machine_principal
+                                                               : "(first in keytab)");
+    printf("dns servers    ");
+    if (cfg->n_dns_servers == 0)
+        printf("(system resolv.conf)");
+    for (size_t i = 0; i < cfg->n_dns_servers; i++)
+        printf("%s%s", i > 0 ? " " : "", cfg->dns_servers[i]);
+    printf("\nlog level      %s\n\n", adb_log_level_name(cfg->log_level));
+    printf("%-32s %-14s %-12s %s\n", "DOMAIN", "SUBSCRIPTIONS", "SITE", "PINNED DCS");
+    for (size_t i = 0; i < cfg->n_domains; i++) {
+        const adb_domain_config *d = &cfg->domains[i];
+        printf("%-32s %-14s %-12s ", d->name, d->use_for_subscriptions ? "enabled" : "disabled",
+               d->site != NULL ? d->site : "-");
+        if (d->n_dcs == 0)
+            printf("-");
+        for (size_t j = 0; j < d->n_dcs; j++)
+            printf("%s%s", j > 0 ? "," : "", d->dcs[j]);
+        printf("\n");
+    }
+    return EXIT_FOUND;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config_path = NULL;
+    adb_error err = { 0 };
+    adb_ctx *ctx;
+    int opt, rc;
+
+    /* '+': stop at the command name; the command parses its own options. */
+    while ((opt = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'h': usage(stdout); return EXIT_FOUND;
+        case 'V': printf("adbridge %s\n", adb_version()); return EXIT_FOUND;
+        default: usage(stderr); return EXIT_ERROR;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_ERROR;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[optind], commands[i].name) != 0)
+            continue;
+        if (adb_ctx_new(config_path, &ctx, &err) != ADB_OK) {
+            fprintf(stderr, "adbridge: %s: %s\n", adb_code_name(err.code), err.message);
+            return EXIT_ERROR;
+        }
+        rc = commands[i].run(ctx, argc - optind, argv + optind);
+        adb_ctx_free(ctx);
+        return rc;
+    }
+    fprintf(stderr, "adbridge: unknown command '%s' (see adbridge --help)\n", argv[optind]);
+    return EXIT_ERROR;
+}

@@ -1,0 +1,323 @@
+/* Strict decoder of the configuration file (see include/adbridge/config.h). */
+#include "config.h"
+
+#include <adbridge/config.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum { MAX_CONFIG_BYTES = 1 << 20, MAX_LIST = 256 };
+
+/* Refuses every key of obj that is not in allowed (NULL-terminated). */
+static adb_code check_keys(json_t *obj, const char *path, const char *const *allowed,
+                           adb_error *err)
+{
+    const char *key;
+    json_t *value;
+
+    json_object_foreach(obj, key, value) {
+        bool known = false;
+        (void)value;
+        for (const char *const *a = allowed; *a != NULL && !known; a++)
+            known = strcmp(*a, key) == 0;
+        if (!known)
+            return adb_error_set(err, ADB_E_CONFIG, "%s.%s: unknown field", path, key);
+    }
+    return ADB_OK;
+}
+
+static adb_code get_string(json_t *obj, const char *path, const char *key, bool required,
+                           char **out, adb_error *err)
+{
+    json_t *v = json_object_get(obj, key);
+
+    *out = NULL;
+    if (v == NULL) {
+        if (required)
+            return adb_error_set(err, ADB_E_CONFIG, "%s.%s: required field is missing", path, key);
+        return ADB_OK;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return adb_error_set(err, ADB_E_CONFIG, "%s.%s: must be a non-empty string", path, key);
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return adb_error_set(err, ADB_E_CONFIG, "%s.%s: must not contain NUL", path, key);
+    *out = strdup(json_string_value(v));
+    return *out != NULL ? ADB_OK : adb_error_set(err, ADB_E_NOMEM, "out of memory");
+}
+
+static adb_code get_path(json_t *obj, const char *path, const char *key, const char *fallback,
+                         char **out, adb_error *err)
+{
+    adb_code rc = get_string(obj, path, key, false, out, err);
+
+    if (rc != ADB_OK)
+        return rc;
+    if (*out == NULL && (*out = strdup(fallback)) == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    if ((*out)[0] != '/')
+        return adb_error_set(err, ADB_E_CONFIG, "%s.%s: must be an absolute path, got '%s'",
+                             path, key, *out);
+    return ADB_OK;
+}
+
+/* A list of non-empty strings, each accepted by valid(). */
+static adb_code get_string_list(json_t *obj, const char *path, const char *key,
+                                bool (*valid)(const char *), const char *what,
+                                char ***out, size_t *n_out, adb_error *err)
+{
+    json_t *arr = json_object_get(obj, key);
+    size_t i;
+    json_t *v;
+
+    *out = NULL;
+    *n_out = 0;
+    if (arr == NULL)
+        return ADB_OK;
+    if (!json_is_array(arr) || json_array_size(arr) > MAX_LIST)
+        return adb_error_set(err, ADB_E_CONFIG, "%s.%s: must be an array of at most %d %s",
+                             path, key, MAX_LIST, what);
+    *out = calloc(json_array_size(arr) + 1, sizeof **out);
+    if (*out == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    json_array_foreach(arr, i, v) {
+        const char *s = json_string_value(v);
+        if (s == NULL || strlen(s) != json_string_length(v) || !valid(s))
+            return adb_error_set(err, ADB_E_CONFIG, "%s.%s[%zu]: not a valid %s", path, key, i, what);
+        if (((*out)[i] = strdup(s)) == NULL)
+            return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+        *n_out = i + 1;
+    }
+    return ADB_OK;
+}
+
+bool adb_dns_name_valid(const char *name)
+{
+    size_t len = strlen(name), label = 0;
+
+    if (len == 0 || len > 253 || name[0] == '.' || name[len - 1] == '.')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == '.') {
+            if (label == 0 || name[i - 1] == '-')
+                return false;
+            label = 0;
+        } else if (isalnum(c) || c == '_' || (c == '-' && label > 0)) {
+            if (++label > 63)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return name[len - 1] != '-';
+}
+
+static bool ip_address_valid(const char *s)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static bool host_valid(const char *s)
+{
+    return ip_address_valid(s) || adb_dns_name_valid(s);
+}
+
+static bool site_valid(const char *s)
+{
+    /* AD site names are RDN values: printable, no DNS-breaking dots or spaces. */
+    return adb_dns_name_valid(s) && strchr(s, '.') == NULL;
+}
+
+static void lower(char *s)
+{
+    for (; *s != '\0'; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+static adb_code parse_domain(json_t *obj, const char *path, adb_domain_config *d, adb_error *err)
+{
+    static const char *const keys[] = { "name", "use_for_subscriptions", "site", "dcs", NULL };
+    json_t *flag;
+    adb_code rc;
+
+    if (!json_is_object(obj))
+        return adb_error_set(err, ADB_E_CONFIG, "%s: must be an object", path);
+    if ((rc = check_keys(obj, path, keys, err)) != ADB_OK)
+        return rc;
+    if ((rc = get_string(obj, path, "name", true, &d->name, err)) != ADB_OK)
+        return rc;
+    if (!adb_dns_name_valid(d->name))
+        return adb_error_set(err, ADB_E_CONFIG, "%s.name: '%s' is not a DNS domain name", path, d->name);
+    lower(d->name);
+    flag = json_object_get(obj, "use_for_subscriptions");
+    if (flag != NULL && !json_is_boolean(flag))
+        return adb_error_set(err, ADB_E_CONFIG, "%s.use_for_subscriptions: must be true or false", path);
+    d->use_for_subscriptions = flag != NULL && json_is_true(flag);
+    if ((rc = get_string(obj, path, "site", false, &d->site, err)) != ADB_OK)
+        return rc;
+    if (d->site != NULL && !site_valid(d->site))
+        return adb_error_set(err, ADB_E_CONFIG, "%s.site: '%s' is not a valid site name", path, d->site);
+    return get_string_list(obj, path, "dcs", host_valid, "host name or IP address",
+                           &d->dcs, &d->n_dcs, err);
+}
+
+static adb_code parse_root(json_t *root, adb_config *cfg, adb_error *err)
+{
+    static const char *const keys[] = { "state_dir", "keytab", "machine_principal", "dns_servers",
+                                        "log_level", "domains", NULL };
+    char *level = NULL;
+    json_t *domains, *d;
+    size_t i;
+    adb_code rc;
+
+    if (!json_is_object(root))
+        return adb_error_set(err, ADB_E_CONFIG, "$: the configuration must be a JSON object");
+    if ((rc = check_keys(root, "$", keys, err)) != ADB_OK
+        || (rc = get_path(root, "$", "state_dir", ADB_DEFAULT_STATE_DIR, &cfg->state_dir, err)) != ADB_OK
+        || (rc = get_path(root, "$", "keytab", ADB_DEFAULT_KEYTAB, &cfg->keytab, err)) != ADB_OK
+        || (rc = get_string(root, "$", "machine_principal", false, &cfg->machine_principal, err)) != ADB_OK
+        || (rc = get_string_list(root, "$", "dns_servers", ip_address_valid, "IP address",
+                                 &cfg->dns_servers, &cfg->n_dns_servers, err)) != ADB_OK
+        || (rc = get_string(root, "$", "log_level", false, &level, err)) != ADB_OK)
+        return rc;
+    if (cfg->machine_principal != NULL && strchr(cfg->machine_principal, '@') == NULL)
+        return adb_error_set(err, ADB_E_CONFIG,
+                             "$.machine_principal: '%s' must be NAME$@REALM", cfg->machine_principal);
+    cfg->log_level = ADB_LOG_INFO;
+    if (level != NULL && !adb_log_level_parse(level, &cfg->log_level)) {
+        rc = adb_error_set(err, ADB_E_CONFIG,
+                           "$.log_level: '%s' is not one of error, warn, info, debug", level);
+        free(level);
+        return rc;
+    }
+    free(level);
+
+    domains = json_object_get(root, "domains");
+    if (!json_is_array(domains) || json_array_size(domains) == 0 || json_array_size(domains) > MAX_LIST)
+        return adb_error_set(err, ADB_E_CONFIG,
+                             "$.domains: required, an array of 1 to %d domain objects", MAX_LIST);
+    cfg->domains = calloc(json_array_size(domains), sizeof *cfg->domains);
+    if (cfg->domains == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    json_array_foreach(domains, i, d) {
+        char path[48];
+        snprintf(path, sizeof path, "$.domains[%zu]", i);
+        cfg->n_domains = i + 1;
+        if ((rc = parse_domain(d, path, &cfg->domains[i], err)) != ADB_OK)
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->domains[j].name, cfg->domains[i].name) == 0)
+                return adb_error_set(err, ADB_E_CONFIG, "%s.name: '%s' is listed twice", path,
+                                     cfg->domains[i].name);
+    }
+    return ADB_OK;
+}
+
+adb_code adb_config_parse(const char *text, size_t len, const char *origin,
+                          adb_config **out, adb_error *err)
+{
+    json_error_t jerr;
+    json_t *root;
+    adb_config *cfg;
+    adb_code rc;
+
+    *out = NULL;
+    if (len > MAX_CONFIG_BYTES)
+        return adb_error_set(err, ADB_E_CONFIG, "%s: larger than %d bytes", origin, MAX_CONFIG_BYTES);
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL)
+        return adb_error_set(err, ADB_E_CONFIG, "%s: line %d column %d: %s", origin, jerr.line,
+                             jerr.column, jerr.text);
+    cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL || (cfg->path = strdup(origin)) == NULL) {
+        json_decref(root);
+        adb_config_free(cfg);
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    }
+    rc = parse_root(root, cfg, err);
+    json_decref(root);
+    if (rc != ADB_OK) {
+        adb_error_prefix(err, "%s", origin);
+        adb_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return ADB_OK;
+}
+
+adb_code adb_config_load(const char *path, adb_config **out, adb_error *err)
+{
+    FILE *f = fopen(path, "re");
+    char *buf;
+    size_t len;
+    adb_code rc;
+
+    *out = NULL;
+    if (f == NULL)
+        return adb_error_set(err, ADB_E_CONFIG, "cannot open configuration %s: %s%s", path,
+                             strerror(errno),
+                             errno == ENOENT ? " (pass --config FILE or set ADBRIDGE_CONFIG)" : "");
+    buf = malloc(MAX_CONFIG_BYTES + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    }
+    len = fread(buf, 1, MAX_CONFIG_BYTES + 1, f);
+    if (ferror(f))
+        rc = adb_error_set(err, ADB_E_CONFIG, "cannot read configuration %s: %s", path, strerror(errno));
+    else
+        rc = adb_config_parse(buf, len, path, out, err);
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+static void free_list(char **list, size_t n)
+{
+    for (size_t i = 0; list != NULL && i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+void adb_config_free(adb_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < cfg->n_domains; i++) {
+        free(cfg->domains[i].name);
+        free(cfg->domains[i].site);
+        free_list(cfg->domains[i].dcs, cfg->domains[i].n_dcs);
+    }
+    free(cfg->domains);
+    free_list(cfg->dns_servers, cfg->n_dns_servers);
+    free(cfg->path);
+    free(cfg->state_dir);
+    free(cfg->keytab);
+    free(cfg->machine_principal);
+    free(cfg);
+}
+
+const char *adb_config_path(const char *explicit_path)
+{
+    const char *env = getenv("ADBRIDGE_CONFIG");
+
+    if (explicit_path != NULL)
+        return explicit_path;
+    if (env != NULL && env[0] != '\0')
+        return env;
+    return ADB_DEFAULT_CONFIG_PATH;
+}
+
+const adb_domain_config *adb_config_domain(const adb_config *cfg, const char *name)
+{
+    for (size_t i = 0; cfg != NULL && i < cfg->n_domains; i++)
+        if (strcasecmp(cfg->domains[i].name, name) == 0)
+            return &cfg->domains[i];
+    return NULL;
+}

@@ -1,0 +1,151 @@
+/* Configuration decoder: accepts the documented shape, refuses everything
+ * else with the JSON path of the offending field. */
+#include "config.h"
+
+#include <adbridge/config.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+static adb_code parse(const char *json, adb_config **cfg, adb_error *err)
+{
+    return adb_config_parse(json, strlen(json), "test.json", cfg, err);
+}
+
+static void test_full_config(void **state)
+{
+    const char *json =
+        "{\"state_dir\": \"/var/lib/x\", \"keytab\": \"/k.keytab\","
+        " \"machine_principal\": \"CONN$@ADB.TEST\", \"dns_servers\": [\"10.0.0.53\", \"::1\"],"
+        " \"log_level\": \"debug\", \"domains\": ["
+        "  {\"name\": \"ADB.test\", \"use_for_subscriptions\": true, \"site\": \"Tokyo\","
+        "   \"dcs\": [\"dc1.adb.test\", \"10.0.0.11\"]},"
+        "  {\"name\": \"partner.test\"}]}";
+    adb_config *cfg;
+    adb_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(parse(json, &cfg, &err), ADB_OK);
+    assert_string_equal(cfg->state_dir, "/var/lib/x");
+    assert_string_equal(cfg->keytab, "/k.keytab");
+    assert_string_equal(cfg->machine_principal, "CONN$@ADB.TEST");
+    assert_int_equal(cfg->n_dns_servers, 2);
+    assert_int_equal(cfg->log_level, ADB_LOG_DEBUG);
+    assert_int_equal(cfg->n_domains, 2);
+    assert_string_equal(cfg->domains[0].name, "adb.test");
+    assert_true(cfg->domains[0].use_for_subscriptions);
+    assert_string_equal(cfg->domains[0].site, "Tokyo");
+    assert_int_equal(cfg->domains[0].n_dcs, 2);
+    assert_false(cfg->domains[1].use_for_subscriptions);
+    assert_null(cfg->domains[1].site);
+    assert_ptr_equal(adb_config_domain(cfg, "PARTNER.TEST"), &cfg->domains[1]);
+    assert_null(adb_config_domain(cfg, "other.test"));
+    adb_config_free(cfg);
+}
+
+static void test_defaults(void **state)
+{
+    adb_config *cfg;
+    adb_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(parse("{\"domains\": [{\"name\": \"a.test\"}]}", &cfg, &err), ADB_OK);
+    assert_string_equal(cfg->keytab, ADB_DEFAULT_KEYTAB);
+    assert_string_equal(cfg->state_dir, ADB_DEFAULT_STATE_DIR);
+    assert_null(cfg->machine_principal);
+    assert_int_equal(cfg->n_dns_servers, 0);
+    assert_int_equal(cfg->log_level, ADB_LOG_INFO);
+    adb_config_free(cfg);
+}
+
+/* Each bad document must fail with config_invalid and mention `needle`. */
+static void test_refusals(void **state)
+{
+    static const struct { const char *json, *needle; } bad[] = {
+        { "", "line" },
+        { "[]", "$: the configuration must be a JSON object" },
+        { "{\"domains\": [{\"name\": \"a.test\"}], \"extra\": 1}", "$.extra: unknown field" },
+        { "{\"domains\": [{\"name\": \"a.test\", \"nmae\": 1}]}", "$.domains[0].nmae: unknown field" },
+        { "{}", "$.domains: required" },
+        { "{\"domains\": []}", "$.domains: required" },
+        { "{\"domains\": [{}]}", "$.domains[0].name: required field is missing" },
+        { "{\"domains\": [{\"name\": 5}]}", "$.domains[0].name: must be a non-empty string" },
+        { "{\"domains\": [{\"name\": \"a..test\"}]}", "is not a DNS domain name" },
+        { "{\"domains\": [{\"name\": \"a.test\"}, {\"name\": \"A.test\"}]}", "listed twice" },
+        { "{\"domains\": [{\"name\": \"a.test\", \"use_for_subscriptions\": \"yes\"}]}",
+          "$.domains[0].use_for_subscriptions: must be true or false" },
+        { "{\"domains\": [{\"name\": \"a.test\", \"dcs\": [\"dc 1\"]}]}", "$.domains[0].dcs[0]: not a valid" },
+        { "{\"domains\": [{\"name\": \"a.test\", \"site\": \"a.b\"}]}", "$.domains[0].site" },
+        { "{\"domains\": [{\"name\": \"a.test\"}], \"dns_servers\": [\"dns.example\"]}",
+          "$.dns_servers[0]: not a valid IP address" },
+        { "{\"domains\": [{\"name\": \"a.test\"}], \"keytab\": \"relative.keytab\"}",
+          "$.keytab: must be an absolute path" },
+        { "{\"domains\": [{\"name\": \"a.test\"}], \"log_level\": \"loud\"}", "$.log_level" },
+        { "{\"domains\": [{\"name\": \"a.test\"}], \"machine_principal\": \"HOST\"}", "NAME$@REALM" },
+        { "{\"domains\": [{\"name\": \"a.test\"}], \"domains\": []}", "duplicate" },
+        { "{\"domains\": [{\"name\": \"a\\u0000b\"}]}", "NUL" },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        adb_config *cfg = (adb_config *)1;
+        adb_error err = { 0 };
+        adb_code rc = parse(bad[i].json, &cfg, &err);
+        if (rc != ADB_E_CONFIG || strstr(err.message, bad[i].needle) == NULL)
+            fail_msg("case %zu: rc=%d message='%s' wanted '%s'", i, rc, err.message, bad[i].needle);
+        assert_null(cfg);
+        assert_non_null(strstr(err.message, "test.json"));
+    }
+}
+
+static void test_load_missing_file(void **state)
+{
+    adb_config *cfg;
+    adb_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(adb_config_load("/nonexistent/adbridge.json", &cfg, &err), ADB_E_CONFIG);
+    assert_non_null(strstr(err.message, "/nonexistent/adbridge.json"));
+    assert_non_null(strstr(err.message, "ADBRIDGE_CONFIG"));
+}
+
+static void test_path_resolution(void **state)
+{
+    (void)state;
+    unsetenv("ADBRIDGE_CONFIG");
+    assert_string_equal(adb_config_path(NULL), ADB_DEFAULT_CONFIG_PATH);
+    setenv("ADBRIDGE_CONFIG", "/tmp/x.json", 1);
+    assert_string_equal(adb_config_path(NULL), "/tmp/x.json");
+    assert_string_equal(adb_config_path("/etc/y.json"), "/etc/y.json");
+}
+
+static void test_dns_name_valid(void **state)
+{
+    (void)state;
+    assert_true(adb_dns_name_valid("adb.test"));
+    assert_true(adb_dns_name_valid("_msdcs.adb.test"));
+    assert_true(adb_dns_name_valid("a-b.c"));
+    assert_false(adb_dns_name_valid(""));
+    assert_false(adb_dns_name_valid("-a.test"));
+    assert_false(adb_dns_name_valid("a-.test"));
+    assert_false(adb_dns_name_valid("a.test."));
+    assert_false(adb_dns_name_valid("a*.test"));
+    assert_false(adb_dns_name_valid("a test"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_config),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_load_missing_file),
+        cmocka_unit_test(test_path_resolution),
+        cmocka_unit_test(test_dns_name_valid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
