@@ -1,0 +1,66 @@
+# Helpers for integration tests (sourced).  Tests print TAP lines without
+# numbers ("ok - ...", "not ok - ..."); run.test counts them and prints the plan.
+# Failing checks show the command's last output lines as TAP comments.
+
+# check DESC CMD...: passes when CMD exits 0.
+check() {
+    local desc=$1 out; shift
+    if out=$("$@" 2>&1); then
+        echo "ok - $desc"
+    else
+        echo "not ok - $desc"
+        printf '%s\n' "$out" | tail -15 | sed 's/^/#   /'
+    fi
+}
+
+# check_match DESC REGEX CMD...: CMD exits 0 and its output matches REGEX (grep -E).
+check_match() {
+    local desc=$1 re=$2 out rc=0; shift 2
+    out=$("$@" 2>&1) || rc=$?
+    if [ "$rc" = 0 ] && grep -Eq -- "$re" <<<"$out"; then
+        echo "ok - $desc"
+    else
+        echo "not ok - $desc (exit $rc, wanted /$re/)"
+        printf '%s\n' "$out" | tail -15 | sed 's/^/#   /'
+    fi
+}
+
+# check_fail DESC REGEX CMD...: CMD exits non-zero and its output matches REGEX.
+check_fail() {
+    local desc=$1 re=$2 out rc=0; shift 2
+    out=$("$@" 2>&1) || rc=$?
+    if [ "$rc" != 0 ] && grep -Eq -- "$re" <<<"$out"; then
+        echo "ok - $desc"
+    else
+        echo "not ok - $desc (exit $rc, wanted failure matching /$re/)"
+        printf '%s\n' "$out" | tail -15 | sed 's/^/#   /'
+    fi
+}
+
+# check_eq DESC EXPECTED ACTUAL
+check_eq() {
+    if [ "$2" = "$3" ]; then
+        echo "ok - $1"
+    else
+        echo "not ok - $1"
+        echo "#   expected: $2"
+        echo "#   actual:   $3"
+    fi
+}
+
+# In the testenv's view of names (its hosts/resolv.conf, its krb5.conf).
+tenv_run() {
+    "$ADB_TOP_SRCDIR/samba-testenv/testenv" run -- "$@"
+}
+
+# A private credential cache per test file, removed by run.test.
+machine_kinit() {
+    export KRB5CCNAME="FILE:$ADB_TEST_TMP/machine.ccache"
+    tenv_run kinit -k -t "$ADB_TEST_KEYTAB" "${ADB_TEST_MACHINE}\$@$ADB_TEST_REALM"
+}
+
+# ldapsearch as the connector's machine account (GSSAPI, sign+seal).
+machine_ldapsearch() {
+    local host=$1; shift
+    tenv_run ldapsearch -LLL -N -Q -Y GSSAPI -O minssf=56 -H "ldap://$host" "$@"
+}
