@@ -64,3 +64,13 @@ machine_ldapsearch() {
     local host=$1; shift
     tenv_run ldapsearch -LLL -N -Q -Y GSSAPI -O minssf=56 -H "ldap://$host" "$@"
 }
+
+# run_tap CMD...: runs a TAP-speaking program (cmocka with CMOCKA_MESSAGE_OUTPUT=TAP),
+# drops its plan and test numbers (run.test numbers the whole stream), and
+# reports a crash or a non-zero exit as a failure of its own.
+run_tap() {
+    local rc=0
+    CMOCKA_MESSAGE_OUTPUT=TAP "$@" >"$ADB_TEST_TMP/tap.out" 2>&1 || rc=$?
+    sed -E -e '/^1\.\.[0-9]+/d' -e 's/^(ok|not ok) [0-9]+/\1/' -e '/^(ok|not ok|#)/!s/^/# /' "$ADB_TEST_TMP/tap.out"
+    [ "$rc" = 0 ] || echo "not ok - $(basename "$1") exited with status $rc"
+}

@@ -1,0 +1,47 @@
+/* Machine-account Kerberos credentials (MIT krb5).
+ *
+ * The bridge authenticates as the host's own machine account (NAME$@REALM)
+ * with the key in the host keytab written at join.  Tickets live in a MEMORY
+ * credential cache private to the process: nothing is written to disk or
+ * shared with other programs.  The keytab is read again at every refresh, so
+ * a machine password rotation (adcli update raising the kvno) is picked up
+ * without a restart. */
+#ifndef ADBRIDGE_KRB_H
+#define ADBRIDGE_KRB_H
+
+#include <adbridge/error.h>
+
+#include <stdbool.h>
+#include <time.h>
+
+typedef struct adb_krb adb_krb;
+
+/* Opens the keytab and picks the principal: `principal` when not NULL, else
+ * the keytab's first NAME$@REALM entry.  Does not contact a KDC. */
+adb_code adb_krb_new(const char *keytab, const char *principal, adb_krb **out, adb_error *err);
+
+void adb_krb_free(adb_krb *k);
+
+/* Gets a TGT when there is none, when it expires within five minutes, or
+ * when `force` is set.  Thread-safe.  Errors: keytab_error (missing,
+ * unreadable, no such principal or kvno), dc_unavailable (names the KDCs
+ * tried), clock_skew, kerberos_error (key mismatch, account unknown or
+ * disabled: the message says which and how to fix it). */
+adb_code adb_krb_refresh(adb_krb *k, bool force, adb_error *err);
+
+/* "MEMORY:..." — for GSSAPI users (see adb_krb_use_on_this_thread). */
+const char *adb_krb_ccache_name(const adb_krb *k);
+
+/* Makes GSSAPI on the calling thread use this cache (gss_krb5_ccache_name). */
+adb_code adb_krb_use_on_this_thread(const adb_krb *k, adb_error *err);
+
+const char *adb_krb_principal(const adb_krb *k);
+const char *adb_krb_realm(const adb_krb *k);
+
+/* End time of the current TGT; 0 when none. */
+time_t adb_krb_expiry(const adb_krb *k);
+
+/* Highest key version of the principal found in the keytab at the last refresh. */
+int adb_krb_kvno(const adb_krb *k);
+
+#endif

@@ -1,0 +1,304 @@
+/* Machine-account Kerberos credentials (see include/adbridge/krb.h). */
+#include "config.h"
+
+#include <adbridge/krb.h>
+
+#include <errno.h>
+#include <gssapi/gssapi_krb5.h>
+#include <krb5/krb5.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    REFRESH_MARGIN_S = 300,  /* renew when the TGT expires within this */
+    MAX_TRIED = 8,
+};
+
+struct adb_krb {
+    pthread_mutex_t lock;
+    krb5_context kctx;
+    krb5_principal principal;
+    krb5_ccache cc;
+    char *keytab_path;
+    char *principal_name;
+    char *realm;
+    char *ccname;
+    time_t endtime;
+    int kvno;
+    /* KDC addresses MIT contacted during the last refresh, from its trace. */
+    char tried[MAX_TRIED][64];
+    int n_tried;
+};
+
+static adb_code krb_fail(adb_krb *k, krb5_error_code code, adb_error *err, adb_code ec,
+                         const char *what)
+{
+    const char *msg = krb5_get_error_message(k->kctx, code);
+    adb_error_set(err, ec, "%s: %s", what, msg);
+    krb5_free_error_message(k->kctx, msg);
+    return ec;
+}
+
+/* Collects "... to stream 10.0.0.1:88" / "dgram" targets from MIT's trace. */
+static void trace_cb(krb5_context ctx, const krb5_trace_info *info, void *data)
+{
+    adb_krb *k = data;
+    const char *to;
+    char addr[64];
+
+    (void)ctx;
+    if (info == NULL || (to = strstr(info->message, " to ")) == NULL)
+        return;
+    to += 4;
+    if (strncmp(to, "stream ", 7) == 0)
+        to += 7;
+    else if (strncmp(to, "dgram ", 6) == 0)
+        to += 6;
+    else
+        return;
+    snprintf(addr, sizeof addr, "%.*s", (int)strcspn(to, " \n"), to);
+    for (int i = 0; i < k->n_tried; i++)
+        if (strcmp(k->tried[i], addr) == 0)
+            return;
+    if (k->n_tried < MAX_TRIED)
+        snprintf(k->tried[k->n_tried++], sizeof k->tried[0], "%s", addr);
+}
+
+static bool is_machine_principal(krb5_context ctx, krb5_const_principal p)
+{
+    const krb5_data *c;
+
+    (void)ctx;  /* the accessor macros ignore it */
+    if (krb5_princ_size(ctx, p) != 1)
+        return false;
+    c = krb5_princ_component(ctx, p, 0);
+    return c->length > 1 && c->data[c->length - 1] == '$';
+}
+
+/* Finds the principal (given or first NAME$ entry) and its highest kvno. */
+static adb_code scan_keytab(adb_krb *k, const char *wanted, adb_error *err)
+{
+    krb5_keytab kt;
+    krb5_kt_cursor cur;
+    krb5_keytab_entry e;
+    krb5_error_code code;
+    int kvno = -1;
+
+    if (access(k->keytab_path, R_OK) != 0) {
+        int e_no = errno;
+        return adb_error_set(err, ADB_E_KEYTAB, "keytab %s: %s%s", k->keytab_path, strerror(e_no),
+                             e_no == ENOENT ? " (join the host with adcli join, or set \"keytab\" in the configuration)"
+                             : e_no == EACCES ? " (the bridge's user must be able to read it; keep it mode 0600 owned by that user)"
+                                              : "");
+    }
+    if (k->principal == NULL && wanted != NULL
+        && (code = krb5_parse_name(k->kctx, wanted, &k->principal)) != 0)
+        return krb_fail(k, code, err, ADB_E_CONFIG, wanted);
+    if ((code = krb5_kt_resolve(k->kctx, k->keytab_path, &kt)) != 0)
+        return krb_fail(k, code, err, ADB_E_KEYTAB, k->keytab_path);
+    if ((code = krb5_kt_start_seq_get(k->kctx, kt, &cur)) != 0) {
+        krb5_kt_close(k->kctx, kt);
+        return krb_fail(k, code, err, ADB_E_KEYTAB, k->keytab_path);
+    }
+    while (krb5_kt_next_entry(k->kctx, kt, &e, &cur) == 0) {
+        bool match;
+        if (k->principal != NULL)
+            match = krb5_principal_compare(k->kctx, e.principal, k->principal);
+        else if ((match = is_machine_principal(k->kctx, e.principal)))
+            krb5_copy_principal(k->kctx, e.principal, &k->principal);
+        if (match && (int)e.vno > kvno)
+            kvno = (int)e.vno;
+        krb5_free_keytab_entry_contents(k->kctx, &e);
+    }
+    krb5_kt_end_seq_get(k->kctx, kt, &cur);
+    krb5_kt_close(k->kctx, kt);
+    if (kvno < 0)
+        return adb_error_set(err, ADB_E_KEYTAB, "keytab %s has no key for %s (check \"machine_principal\" "
+                             "or re-join the host with adcli join)", k->keytab_path,
+                             wanted != NULL ? wanted : "a machine account (NAME$@REALM)");
+    k->kvno = kvno;
+    return ADB_OK;
+}
+
+adb_code adb_krb_new(const char *keytab, const char *principal, adb_krb **out, adb_error *err)
+{
+    adb_krb *k = calloc(1, sizeof *k);
+    krb5_error_code code;
+    char *name = NULL;
+    adb_code rc;
+
+    *out = NULL;
+    if (k == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    pthread_mutex_init(&k->lock, NULL);
+    if ((code = krb5_init_context(&k->kctx)) != 0) {
+        free(k);
+        return adb_error_set(err, ADB_E_KERBEROS, "cannot initialise Kerberos (krb5.conf or KRB5_CONFIG "
+                             "unreadable?): error %d", (int)code);
+    }
+    k->keytab_path = strdup(keytab);
+    if (k->keytab_path == NULL) {
+        adb_krb_free(k);
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    }
+    if ((rc = scan_keytab(k, principal, err)) != ADB_OK) {
+        adb_krb_free(k);
+        return rc;
+    }
+    if ((code = krb5_unparse_name(k->kctx, k->principal, &name)) != 0
+        || (k->principal_name = strdup(name)) == NULL
+        || (k->realm = strndup(krb5_princ_realm(k->kctx, k->principal)->data,
+                               krb5_princ_realm(k->kctx, k->principal)->length)) == NULL) {
+        krb5_free_unparsed_name(k->kctx, name);
+        adb_krb_free(k);
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    }
+    krb5_free_unparsed_name(k->kctx, name);
+    /* A private, process-local cache: never a file, never the user's cache. */
+    if ((code = krb5_cc_new_unique(k->kctx, "MEMORY", NULL, &k->cc)) != 0
+        || (code = krb5_cc_get_full_name(k->kctx, k->cc, &name)) != 0) {
+        rc = krb_fail(k, code, err, ADB_E_KERBEROS, "cannot create a memory credential cache");
+        adb_krb_free(k);
+        return rc;
+    }
+    k->ccname = strdup(name);
+    krb5_free_string(k->kctx, name);
+    if (k->ccname == NULL) {
+        adb_krb_free(k);
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    }
+    krb5_set_trace_callback(k->kctx, trace_cb, k);
+    *out = k;
+    return ADB_OK;
+}
+
+void adb_krb_free(adb_krb *k)
+{
+    if (k == NULL)
+        return;
+    if (k->cc != NULL)
+        krb5_cc_destroy(k->kctx, k->cc);
+    if (k->principal != NULL)
+        krb5_free_principal(k->kctx, k->principal);
+    if (k->kctx != NULL)
+        krb5_free_context(k->kctx);
+    pthread_mutex_destroy(&k->lock);
+    free(k->keytab_path);
+    free(k->principal_name);
+    free(k->realm);
+    free(k->ccname);
+    free(k);
+}
+
+static void tried_list(const adb_krb *k, char *buf, size_t size)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < k->n_tried && o < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%s%s", i > 0 ? ", " : "", k->tried[i]);
+    if (k->n_tried == 0)
+        snprintf(buf, size, "none found: check the realm's kdc entries in krb5.conf or its _kerberos SRV records");
+}
+
+/* Maps an AS exchange failure to a code and a message that says what to do. */
+static adb_code init_creds_error(adb_krb *k, krb5_error_code code, adb_error *err)
+{
+    char tried[400];
+
+    switch (code) {
+    case KRB5_KDC_UNREACH:
+    case KRB5_REALM_CANT_RESOLVE:
+    case KRB5_REALM_UNKNOWN:
+        tried_list(k, tried, sizeof tried);
+        return adb_error_set(err, ADB_E_DC_UNAVAILABLE,
+                             "cannot reach a KDC for realm %s (tried: %s)", k->realm, tried);
+    case KRB5KRB_AP_ERR_SKEW:
+        return adb_error_set(err, ADB_E_CLOCK_SKEW,
+                             "clock skew too great between this host and the KDC of %s: "
+                             "synchronise the clock with NTP (the domain controllers are the time source)",
+                             k->realm);
+    case KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN:
+        return adb_error_set(err, ADB_E_KERBEROS,
+                             "%s is unknown to the KDC: the computer account was deleted or renamed; "
+                             "re-join the host (adcli join)", k->principal_name);
+    case KRB5KDC_ERR_CLIENT_REVOKED:
+        return adb_error_set(err, ADB_E_KERBEROS,
+                             "%s is disabled or locked in AD: enable the computer account", k->principal_name);
+    case KRB5KDC_ERR_PREAUTH_FAILED:
+    case KRB5KRB_AP_ERR_BAD_INTEGRITY:
+    case KRB5KDC_ERR_ETYPE_NOSUPP:
+        return adb_error_set(err, ADB_E_KERBEROS,
+                             "the KDC refused the key of %s (keytab kvno %d): the keytab is out of date "
+                             "with the account's password; run adcli update or re-join the host",
+                             k->principal_name, k->kvno);
+    case KRB5_KT_NOTFOUND:
+    case KRB5_KT_KVNONOTFOUND:
+        return adb_error_set(err, ADB_E_KEYTAB,
+                             "keytab %s has no usable key for %s: re-join the host (adcli join)",
+                             k->keytab_path, k->principal_name);
+    default:
+        return krb_fail(k, code, err, ADB_E_KERBEROS, k->principal_name);
+    }
+}
+
+adb_code adb_krb_refresh(adb_krb *k, bool force, adb_error *err)
+{
+    krb5_get_init_creds_opt *opt = NULL;
+    krb5_keytab kt = NULL;
+    krb5_creds creds;
+    krb5_error_code code;
+    adb_code rc = ADB_OK;
+
+    pthread_mutex_lock(&k->lock);
+    if (!force && k->endtime > time(NULL) + REFRESH_MARGIN_S)
+        goto out;
+    /* Read the keytab again: a rotation may have added a newer kvno. */
+    if ((rc = scan_keytab(k, k->principal_name, err)) != ADB_OK)
+        goto out;
+    memset(&creds, 0, sizeof creds);
+    k->n_tried = 0;
+    if ((code = krb5_kt_resolve(k->kctx, k->keytab_path, &kt)) != 0
+        || (code = krb5_get_init_creds_opt_alloc(k->kctx, &opt)) != 0) {
+        rc = krb_fail(k, code, err, ADB_E_KEYTAB, k->keytab_path);
+        goto out;
+    }
+    krb5_get_init_creds_opt_set_forwardable(opt, 0);
+    krb5_get_init_creds_opt_set_proxiable(opt, 0);
+    code = krb5_get_init_creds_keytab(k->kctx, &creds, k->principal, kt, 0, NULL, opt);
+    if (code != 0) {
+        rc = init_creds_error(k, code, err);
+        goto out;
+    }
+    if ((code = krb5_cc_initialize(k->kctx, k->cc, k->principal)) != 0
+        || (code = krb5_cc_store_cred(k->kctx, k->cc, &creds)) != 0)
+        rc = krb_fail(k, code, err, ADB_E_KERBEROS, "cannot store the machine TGT in memory");
+    else
+        k->endtime = (time_t)creds.times.endtime;
+    krb5_free_cred_contents(k->kctx, &creds);
+out:
+    if (opt != NULL)
+        krb5_get_init_creds_opt_free(k->kctx, opt);
+    if (kt != NULL)
+        krb5_kt_close(k->kctx, kt);
+    pthread_mutex_unlock(&k->lock);
+    return rc;
+}
+
+const char *adb_krb_ccache_name(const adb_krb *k) { return k->ccname; }
+const char *adb_krb_principal(const adb_krb *k) { return k->principal_name; }
+const char *adb_krb_realm(const adb_krb *k) { return k->realm; }
+time_t adb_krb_expiry(const adb_krb *k) { return k->endtime; }
+int adb_krb_kvno(const adb_krb *k) { return k->kvno; }
+
+adb_code adb_krb_use_on_this_thread(const adb_krb *k, adb_error *err)
+{
+    OM_uint32 minor;
+
+    if (gss_krb5_ccache_name(&minor, k->ccname, NULL) != GSS_S_COMPLETE)
+        return adb_error_set(err, ADB_E_KERBEROS, "cannot select credential cache %s for GSSAPI", k->ccname);
+    return ADB_OK;
+}

@@ -1,0 +1,484 @@
+/* LDAP connection bound with SASL GSSAPI + security layer (see ldap_conn.h). */
+#include "config.h"
+
+#include <adbridge/ldap_conn.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ldap.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openldap.h>
+#include <poll.h>
+#include <sasl/sasl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum {
+    DEFAULT_CONNECT_MS = 3000,
+    DEFAULT_OP_MS = 10000,
+    DEFAULT_MIN_SSF = 56,
+    DEFAULT_PAGE = 500,
+};
+
+struct adb_ldap_conn {
+    LDAP *ld;
+    char *host;
+    int op_timeout_ms;
+    unsigned ssf;
+    bool broken;
+};
+
+struct adb_ldap_search {
+    adb_ldap_conn *c;
+    char *base, *filter;
+    char **attrs;
+    int scope, page_size;
+    struct berval cookie;
+    LDAPMessage *res;     /* current page */
+    LDAPMessage *next;    /* next entry of the current page */
+    bool last_page;
+};
+
+static struct timeval ms_to_tv(int ms)
+{
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+    return tv;
+}
+
+/* Maps a libldap result code to ours; transport failures mark c broken. */
+static adb_code ldap_fail(adb_ldap_conn *c, int rc, adb_error *err, const char *what)
+{
+    char *diag = NULL;
+    adb_code code;
+
+    if (c->ld != NULL)
+        ldap_get_option(c->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+    switch (rc) {
+    case LDAP_SERVER_DOWN:
+    case LDAP_CONNECT_ERROR:
+    case LDAP_UNAVAILABLE:
+    case LDAP_BUSY:
+        c->broken = true;
+        code = ADB_E_DC_UNAVAILABLE;
+        break;
+    case LDAP_TIMEOUT:
+    case LDAP_TIMELIMIT_EXCEEDED:
+        c->broken = true;
+        code = ADB_E_TIMEOUT;
+        break;
+    case LDAP_NO_SUCH_OBJECT:
+        code = ADB_E_NOT_FOUND;
+        break;
+    case LDAP_FILTER_ERROR:
+    case LDAP_INVALID_DN_SYNTAX:
+    case LDAP_PARAM_ERROR:
+        code = ADB_E_INVALID_REQUEST;
+        break;
+    default:
+        code = ADB_E_LDAP;
+    }
+    adb_error_set(err, code, "%s on %s: %s%s%s", what, c->host, ldap_err2string(rc),
+                  diag != NULL && diag[0] != '\0' ? " — " : "", diag != NULL ? diag : "");
+    ldap_memfree(diag);
+    return code;
+}
+
+/* Non-blocking connect with a deadline; returns a connected blocking socket. */
+static adb_code tcp_connect(const adb_ldap_target *t, int port, int timeout_ms, int *out,
+                            adb_error *err)
+{
+    const char *name = t->address != NULL ? t->address : t->host;
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+    struct addrinfo *ai = NULL;
+    char service[12];
+    int fd = -1, gai, one = 1, soerr = 0;
+    socklen_t len = sizeof soerr;
+    struct pollfd pfd;
+
+    if (t->address != NULL)
+        hints.ai_flags |= AI_NUMERICHOST;
+    snprintf(service, sizeof service, "%d", port);
+    if ((gai = getaddrinfo(name, service, &hints, &ai)) != 0)
+        return adb_error_set(err, ADB_E_DNS, "cannot resolve %s: %s", name, gai_strerror(gai));
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        return adb_error_set(err, ADB_E_IO, "socket: %s", strerror(errno));
+    }
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+        soerr = errno;
+    } else {
+        pfd.fd = fd;
+        pfd.events = POLLOUT;
+        int n = poll(&pfd, 1, timeout_ms);
+        if (n == 0)
+            soerr = ETIMEDOUT;
+        else if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+            soerr = errno;
+    }
+    freeaddrinfo(ai);
+    if (soerr != 0) {
+        close(fd);
+        return adb_error_set(err, soerr == ETIMEDOUT ? ADB_E_TIMEOUT : ADB_E_DC_UNAVAILABLE,
+                             "cannot connect to %s (%s) port %d: %s", t->host, name, port,
+                             soerr == ETIMEDOUT ? "no answer within the connect timeout" : strerror(soerr));
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    *out = fd;
+    return ADB_OK;
+}
+
+/* GSSAPI asks for nothing but an optional authorization id: give defaults. */
+static int sasl_interact(LDAP *ld, unsigned flags, void *defaults, void *in)
+{
+    (void)ld;
+    (void)flags;
+    (void)defaults;
+    for (sasl_interact_t *i = in; i != NULL && i->id != SASL_CB_LIST_END; i++) {
+        i->result = i->defresult != NULL ? i->defresult : "";
+        i->len = (unsigned)strlen(i->result);
+    }
+    return LDAP_SUCCESS;
+}
+
+adb_code adb_ldap_connect(const adb_ldap_target *target, const adb_krb *creds,
+                          const adb_ldap_options *opts, adb_ldap_conn **out, adb_error *err)
+{
+    int connect_ms = opts != NULL && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_MS;
+    int op_ms = opts != NULL && opts->op_timeout_ms > 0 ? opts->op_timeout_ms : DEFAULT_OP_MS;
+    unsigned min_ssf = opts != NULL && opts->min_ssf > 0 ? opts->min_ssf : DEFAULT_MIN_SSF;
+    int port = target->port > 0 ? target->port : 389;
+    int version = LDAP_VERSION3, fd = -1, rc;
+    ber_len_t ssf_min = min_ssf, ssf = 0;
+    struct timeval tv = ms_to_tv(op_ms), ntv = ms_to_tv(connect_ms);
+    adb_ldap_conn *c;
+    char url[300];
+    adb_code code;
+
+    *out = NULL;
+    if (target->host == NULL || target->host[0] == '\0')
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "LDAP target without a host name");
+    if ((c = calloc(1, sizeof *c)) == NULL || (c->host = strdup(target->host)) == NULL) {
+        free(c);
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    }
+    c->op_timeout_ms = op_ms;
+    if ((code = adb_krb_use_on_this_thread(creds, err)) != ADB_OK
+        || (code = tcp_connect(target, port, connect_ms, &fd, err)) != ADB_OK) {
+        adb_ldap_close(c);
+        return code;
+    }
+    /* The URL names the DC, so GSSAPI asks for ldap/<host> (NOCANON: no
+     * reverse lookup of the address, which AD's DNS often gets wrong). */
+    snprintf(url, sizeof url, "ldap://%s:%d", target->host, port);
+    if ((rc = ldap_init_fd(fd, LDAP_PROTO_TCP, url, &c->ld)) != LDAP_SUCCESS) {
+        close(fd);
+        adb_ldap_close(c);
+        return adb_error_set(err, ADB_E_LDAP, "cannot set up LDAP on %s: %s", url, ldap_err2string(rc));
+    }
+    ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &version);
+    ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+    ldap_set_option(c->ld, LDAP_OPT_X_SASL_NOCANON, LDAP_OPT_ON);
+    ldap_set_option(c->ld, LDAP_OPT_TIMEOUT, &tv);
+    ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &ntv);
+    ldap_set_option(c->ld, LDAP_OPT_X_SASL_SSF_MIN, &ssf_min);
+    rc = ldap_sasl_interactive_bind_s(c->ld, NULL, "GSSAPI", NULL, NULL, LDAP_SASL_QUIET,
+                                      sasl_interact, NULL);
+    if (rc != LDAP_SUCCESS) {
+        code = ldap_fail(c, rc, err, "GSSAPI bind as the machine account");
+        if (code == ADB_E_LDAP)
+            code = adb_error_set(err, ADB_E_KERBEROS, "%s (is there a ticket for ldap/%s? check the "
+                                 "DC's name, the clock and the keytab)", err != NULL ? err->message : "",
+                                 target->host);
+        adb_ldap_close(c);
+        return code;
+    }
+    ldap_get_option(c->ld, LDAP_OPT_X_SASL_SSF, &ssf);
+    c->ssf = (unsigned)ssf;
+    if (c->ssf < min_ssf) {
+        adb_ldap_close(c);
+        return adb_error_set(err, ADB_E_LDAP, "%s negotiated security strength %u, below the required %u: "
+                             "refusing an unsealed connection", target->host, (unsigned)ssf, min_ssf);
+    }
+    *out = c;
+    return ADB_OK;
+}
+
+void adb_ldap_close(adb_ldap_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->ld != NULL)
+        ldap_unbind_ext_s(c->ld, NULL, NULL);
+    free(c->host);
+    free(c);
+}
+
+unsigned adb_ldap_ssf(const adb_ldap_conn *c) { return c->ssf; }
+const char *adb_ldap_host(const adb_ldap_conn *c) { return c->host; }
+bool adb_ldap_broken(const adb_ldap_conn *c) { return c->broken; }
+
+void adb_ldap_entry_free(adb_ldap_entry *e)
+{
+    if (e == NULL)
+        return;
+    for (size_t i = 0; i < e->n_attrs; i++) {
+        ldap_memfree(e->attrs[i].name);
+        ldap_value_free_len(e->attrs[i].values);
+    }
+    free(e->attrs);
+    ldap_memfree(e->dn);
+    free(e);
+}
+
+static bool attr_matches(const char *have, const char *want)
+{
+    size_t n = strlen(want);
+    return strncasecmp(have, want, n) == 0 && (have[n] == '\0' || have[n] == ';');
+}
+
+struct berval **adb_ldap_entry_values(const adb_ldap_entry *e, const char *attr)
+{
+    for (size_t i = 0; e != NULL && i < e->n_attrs; i++)
+        if (attr_matches(e->attrs[i].name, attr))
+            return e->attrs[i].values;
+    return NULL;
+}
+
+const char *adb_ldap_entry_str(const adb_ldap_entry *e, const char *attr, char *buf, size_t size)
+{
+    struct berval **v = adb_ldap_entry_values(e, attr);
+
+    if (v == NULL || v[0] == NULL || v[0]->bv_len == 0 || v[0]->bv_len >= size
+        || memchr(v[0]->bv_val, '\0', v[0]->bv_len) != NULL)
+        return NULL;
+    memcpy(buf, v[0]->bv_val, v[0]->bv_len);
+    buf[v[0]->bv_len] = '\0';
+    return buf;
+}
+
+static adb_code entry_from_message(LDAP *ld, LDAPMessage *msg, adb_ldap_entry **out, adb_error *err)
+{
+    adb_ldap_entry *e = calloc(1, sizeof *e);
+    BerElement *ber = NULL;
+    size_t cap = 0;
+
+    if (e == NULL || (e->dn = ldap_get_dn(ld, msg)) == NULL) {
+        free(e);
+        return adb_error_set(err, ADB_E_PROTOCOL, "search entry without a DN");
+    }
+    for (char *a = ldap_first_attribute(ld, msg, &ber); a != NULL; a = ldap_next_attribute(ld, msg, ber)) {
+        if (e->n_attrs == cap) {
+            adb_ldap_attr *grown = realloc(e->attrs, (cap = cap ? cap * 2 : 8) * sizeof *grown);
+            if (grown == NULL) {
+                ldap_memfree(a);
+                ber_free(ber, 0);
+                adb_ldap_entry_free(e);
+                return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+            }
+            e->attrs = grown;
+        }
+        e->attrs[e->n_attrs].name = a;
+        e->attrs[e->n_attrs].values = ldap_get_values_len(ld, msg, a);
+        e->n_attrs++;
+    }
+    ber_free(ber, 0);
+    *out = e;
+    return ADB_OK;
+}
+
+static char **copy_attrs(const char *const *attrs)
+{
+    size_t n = 0;
+    char **copy;
+
+    while (attrs != NULL && attrs[n] != NULL)
+        n++;
+    if ((copy = calloc(n + 1, sizeof *copy)) == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if ((copy[i] = strdup(attrs[i])) == NULL) {
+            ber_memvfree((void **)copy);
+            return NULL;
+        }
+    return copy;
+}
+
+adb_code adb_ldap_search_begin(adb_ldap_conn *c, const char *base, int scope, const char *filter,
+                               const char *const *attrs, int page_size,
+                               adb_ldap_search **out, adb_error *err)
+{
+    adb_ldap_search *s = calloc(1, sizeof *s);
+
+    *out = NULL;
+    if (s == NULL || (s->base = strdup(base)) == NULL || (s->filter = strdup(filter)) == NULL
+        || (attrs != NULL && (s->attrs = copy_attrs(attrs)) == NULL)) {
+        adb_ldap_search_end(s);
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    }
+    s->c = c;
+    s->scope = scope;
+    s->page_size = page_size > 0 ? page_size : DEFAULT_PAGE;
+    *out = s;
+    return ADB_OK;
+}
+
+/* Sends the search for the next page and waits for all of it. */
+static adb_code fetch_page(adb_ldap_search *s, adb_error *err)
+{
+    adb_ldap_conn *c = s->c;
+    LDAPControl *page = NULL, *ctrls[2] = { NULL, NULL }, **resp = NULL, *found;
+    struct timeval tv = ms_to_tv(c->op_timeout_ms);
+    ber_int_t estimate;
+    int rc, result = LDAP_SUCCESS;
+    adb_code code = ADB_OK;
+
+    ldap_msgfree(s->res);
+    s->res = s->next = NULL;
+    rc = ldap_create_page_control(c->ld, s->page_size, s->cookie.bv_val != NULL ? &s->cookie : NULL,
+                                  1, &page);
+    if (rc != LDAP_SUCCESS)
+        return ldap_fail(c, rc, err, "paged-results control");
+    ctrls[0] = page;
+    rc = ldap_search_ext_s(c->ld, s->base, s->scope, s->filter, s->attrs, 0, ctrls, NULL, &tv, 0, &s->res);
+    ldap_control_free(page);
+    if (rc != LDAP_SUCCESS && s->res == NULL)
+        return ldap_fail(c, rc, err, "search");
+    rc = ldap_parse_result(c->ld, s->res, &result, NULL, NULL, NULL, &resp, 0);
+    if (rc != LDAP_SUCCESS)
+        return ldap_fail(c, rc, err, "search result");
+    if (result != LDAP_SUCCESS) {
+        code = ldap_fail(c, result, err, "search");
+        adb_error_prefix(err, "base '%s' filter '%s'", s->base, s->filter);
+        ldap_controls_free(resp);
+        return code;
+    }
+    ber_memfree(s->cookie.bv_val);
+    s->cookie.bv_val = NULL;
+    s->cookie.bv_len = 0;
+    found = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, resp, NULL);
+    if (found == NULL
+        || ldap_parse_pageresponse_control(c->ld, found, &estimate, &s->cookie) != LDAP_SUCCESS
+        || s->cookie.bv_len == 0)
+        s->last_page = true;
+    ldap_controls_free(resp);
+    s->next = ldap_first_entry(c->ld, s->res);
+    return ADB_OK;
+}
+
+adb_code adb_ldap_search_next(adb_ldap_search *s, adb_ldap_entry **out, adb_error *err)
+{
+    adb_code code;
+
+    *out = NULL;
+    while (s->next == NULL) {
+        if (s->last_page)
+            return ADB_OK;
+        if ((code = fetch_page(s, err)) != ADB_OK)
+            return code;
+    }
+    code = entry_from_message(s->c->ld, s->next, out, err);
+    s->next = ldap_next_entry(s->c->ld, s->next);
+    return code;
+}
+
+void adb_ldap_search_end(adb_ldap_search *s)
+{
+    if (s == NULL)
+        return;
+    ldap_msgfree(s->res);
+    ber_memfree(s->cookie.bv_val);
+    ber_memvfree((void **)s->attrs);
+    free(s->base);
+    free(s->filter);
+    free(s);
+}
+
+adb_code adb_ldap_read(adb_ldap_conn *c, const char *dn, const char *filter,
+                       const char *const *attrs, adb_ldap_entry **out, adb_error *err)
+{
+    adb_ldap_search *s;
+    adb_code code;
+
+    *out = NULL;
+    if ((code = adb_ldap_search_begin(c, dn, ADB_LDAP_SCOPE_BASE, filter != NULL ? filter : "(objectClass=*)",
+                                      attrs, 1, &s, err)) != ADB_OK)
+        return code;
+    code = adb_ldap_search_next(s, out, err);
+    adb_ldap_search_end(s);
+    if (code == ADB_OK && *out == NULL)
+        code = adb_error_set(err, ADB_E_NOT_FOUND, "%s: no such object on %s", dn, c->host);
+    return code;
+}
+
+/* Parses the "lo-hi" of "attr;range=lo-hi"; hi = -1 for "*". */
+static bool parse_range(const char *name, long *lo, long *hi)
+{
+    const char *r = strcasestr(name, ";range=");
+    char *end;
+
+    if (r == NULL)
+        return false;
+    r += 7;
+    *lo = strtol(r, &end, 10);
+    if (end == r || *end != '-' || *lo < 0)
+        return false;
+    if (strcmp(end + 1, "*") == 0) {
+        *hi = -1;
+        return true;
+    }
+    r = end + 1;
+    *hi = strtol(r, &end, 10);
+    return end != r && *end == '\0' && *hi >= *lo;
+}
+
+adb_code adb_ldap_read_all_values(adb_ldap_conn *c, const char *dn, const char *attr,
+                                  bool (*fn)(const struct berval *value, void *arg), void *arg,
+                                  adb_error *err)
+{
+    long lo = 0;
+
+    for (;;) {
+        char want[128];
+        const char *attrs[2] = { want, NULL };
+        adb_ldap_entry *e;
+        adb_ldap_attr *a = NULL;
+        long got_lo = 0, got_hi = -1;
+        bool more;
+        adb_code code;
+
+        snprintf(want, sizeof want, "%s;range=%ld-*", attr, lo);
+        if ((code = adb_ldap_read(c, dn, NULL, attrs, &e, err)) != ADB_OK)
+            return code;
+        for (size_t i = 0; i < e->n_attrs && a == NULL; i++)
+            if (attr_matches(e->attrs[i].name, attr))
+                a = &e->attrs[i];
+        if (a == NULL) {               /* no (more) values */
+            adb_ldap_entry_free(e);
+            return ADB_OK;
+        }
+        /* Without ";range=" the server sent every value at once. */
+        more = parse_range(a->name, &got_lo, &got_hi) && got_hi >= 0;
+        if (strchr(a->name, ';') != NULL && got_lo != lo) {
+            adb_ldap_entry_free(e);
+            return adb_error_set(err, ADB_E_PROTOCOL, "%s: asked for %s from %ld, got %s", c->host, attr,
+                                 lo, a->name);
+        }
+        for (size_t i = 0; a->values != NULL && a->values[i] != NULL; i++)
+            if (!fn(a->values[i], arg)) {
+                adb_ldap_entry_free(e);
+                return ADB_OK;
+            }
+        adb_ldap_entry_free(e);
+        if (!more)
+            return ADB_OK;
+        lo = got_hi + 1;
+    }
+}
