@@ -1,0 +1,82 @@
+/* DC locator: which domain controllers of a domain to talk to, in what order.
+ *
+ * Like Windows' DC locator (MS-ADTS 6.3.3, MS-NRPC DsrGetDcNameEx2): SRV
+ * records from DNS (or a pinned DC list), CLDAP netlogon pings in parallel
+ * (5 at once and 400 ms, then 5 more and 200 ms, then the rest), the client's
+ * site learnt from the ping, DCs of that site first, fastest first.  Keeps a
+ * health state per DC (down after a failure, retried with backoff) and caches
+ * the result for the SRV records' TTL.
+ *
+ * This is the single place that enforces "talk only to DCs of domains marked
+ * use for subscriptions": every other module asks the locator for a DC. */
+#ifndef ADBRIDGE_LOCATOR_H
+#define ADBRIDGE_LOCATOR_H
+
+#include <adbridge/config.h>
+#include <adbridge/error.h>
+#include <adbridge/log.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct adb_locator adb_locator;
+
+typedef enum adb_dc_state {
+    ADB_DC_UP = 0,        /* answered its last ping or operation */
+    ADB_DC_UNTRIED,       /* found in DNS, not pinged yet (or ping not needed) */
+    ADB_DC_DOWN,          /* failed; retried after its backoff */
+} adb_dc_state;
+
+typedef struct adb_dc {
+    char host[256];        /* DNS name (from SRV or the ping's DnsHostName) */
+    char address[64];      /* numeric IP address used to connect */
+    uint16_t ldap_port;    /* from SRV; 389 */
+    char site[64];         /* DcSiteName from the ping; "" when unknown */
+    uint32_t flags;        /* netlogon DS_* flags from the ping */
+    int rtt_us;            /* round trip of the last ping; -1 when none */
+    bool in_client_site;   /* DC's site == client's site (or DS_CLOSEST) */
+    adb_dc_state state;
+} adb_dc;
+
+typedef struct adb_dc_list {
+    char domain[256];
+    char forest[256];       /* DnsForestName from the ping */
+    char client_site[64];   /* ClientSiteName from the ping, or the pinned site */
+    adb_dc *dcs;            /* ordered: best first */
+    size_t n;
+} adb_dc_list;
+
+typedef enum adb_locate_flags {
+    ADB_LOCATE_DEFAULT = 0,
+    ADB_LOCATE_FORCE = 1 << 0,   /* ignore the cache: query DNS and ping again */
+    ADB_LOCATE_GC = 1 << 1,      /* global catalogs of the domain's forest (_gc._tcp) */
+} adb_locate_flags;
+
+typedef struct adb_locator_options {
+    int dns_timeout_ms;     /* 0: 3000 */
+    int ping_timeout_ms;    /* first stage wait; 0: 400 (MS-DISO) */
+    const char *site;       /* override the configured/learnt site; NULL: none */
+} adb_locator_options;
+
+adb_code adb_locator_new(const adb_config *cfg, const adb_logger *log, adb_locator **out,
+                         adb_error *err);
+void adb_locator_free(adb_locator *loc);
+
+/* Enables or disables a domain for use (the persisted "use for subscriptions"
+ * flag is applied through this); an unknown domain is not_found. */
+adb_code adb_locator_set_enabled(adb_locator *loc, const char *domain, bool enabled, adb_error *err);
+
+/* The ordered DCs of domain (copied into out; free with adb_dc_list_free).
+ * Errors: domain_not_enabled, dns_failure / timeout (naming the query and
+ * server), dc_unavailable (no DC answered; names the DCs tried). */
+adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags flags,
+                         const adb_locator_options *opts, adb_dc_list *out, adb_error *err);
+
+void adb_dc_list_free(adb_dc_list *list);
+
+/* Health reports from the users of a DC (the LDAP pool, Kerberos). */
+void adb_locator_mark_down(adb_locator *loc, const char *domain, const char *host);
+void adb_locator_mark_up(adb_locator *loc, const char *domain, const char *host);
+
+#endif
