@@ -2,10 +2,10 @@
 #include "config.h"
 
 #include <adbridge/config.h>
+#include <adbridge/fileio.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,28 +253,23 @@ adb_code adb_config_parse(const char *text, size_t len, const char *origin,
 
 adb_code adb_config_load(const char *path, adb_config **out, adb_error *err)
 {
-    FILE *f = fopen(path, "re");
     char *buf;
     size_t len;
     adb_code rc;
 
     *out = NULL;
-    if (f == NULL)
-        return adb_error_set(err, ADB_E_CONFIG, "cannot open configuration %s: %s%s", path,
-                             strerror(errno),
-                             errno == ENOENT ? " (pass --config FILE or set ADBRIDGE_CONFIG)" : "");
-    buf = malloc(MAX_CONFIG_BYTES + 1);
-    if (buf == NULL) {
-        fclose(f);
-        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    rc = adb_file_read(path, MAX_CONFIG_BYTES, &buf, &len, err);
+    if (rc == ADB_E_NOT_FOUND)
+        return adb_error_set(err, ADB_E_CONFIG, "cannot open configuration %s: no such file "
+                             "(pass --config FILE or set ADBRIDGE_CONFIG)", path);
+    if (rc != ADB_OK) {
+        adb_error_prefix(err, "configuration");
+        if (err != NULL)
+            err->code = ADB_E_CONFIG;
+        return ADB_E_CONFIG;
     }
-    len = fread(buf, 1, MAX_CONFIG_BYTES + 1, f);
-    if (ferror(f))
-        rc = adb_error_set(err, ADB_E_CONFIG, "cannot read configuration %s: %s", path, strerror(errno));
-    else
-        rc = adb_config_parse(buf, len, path, out, err);
+    rc = adb_config_parse(buf, len, path, out, err);
     free(buf);
-    fclose(f);
     return rc;
 }
 
