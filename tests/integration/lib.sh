@@ -53,9 +53,11 @@ tenv_run() {
     "$ADB_TOP_SRCDIR/samba-testenv/testenv" run -- "$@"
 }
 
-# A private credential cache per test file, removed by run.test.
+# A private credential cache for the tests' own Kerberos clients (removed by
+# run.test); exported here, not in machine_kinit: checks run in subshells.
+export KRB5CCNAME="FILE:$ADB_TEST_TMP/machine.ccache"
+
 machine_kinit() {
-    export KRB5CCNAME="FILE:$ADB_TEST_TMP/machine.ccache"
     tenv_run kinit -k -t "$ADB_TEST_KEYTAB" "${ADB_TEST_MACHINE}\$@$ADB_TEST_REALM"
 }
 

@@ -2,6 +2,7 @@
  * DCs of samba-testenv (run by t-20-ldap.sh, which sets ADB_TEST_*). */
 #include "config.h"
 
+#include <adbridge/filter.h>
 #include <adbridge/krb.h>
 #include <adbridge/ldap_conn.h>
 
@@ -254,6 +255,73 @@ static void test_unreachable_kdc(void **state)
     }
 }
 
+/* Number of entries under DC=adb,DC=test matching a filter built from a
+ * template and one untrusted value. */
+static size_t count_matches(adb_ldap_conn *c, const char *template, const char *value)
+{
+    const char *attrs[] = { "1.1", NULL };
+    adb_ldap_search *s;
+    adb_ldap_entry *e;
+    adb_error err = { 0 };
+    char *filter;
+    size_t n = 0;
+
+    assert_int_equal(adb_filter_build(&filter, &err, template, value), ADB_OK);
+    assert_int_equal(adb_ldap_search_begin(c, "DC=adb,DC=test", ADB_LDAP_SCOPE_SUBTREE, filter, attrs, 0,
+                                           &s, &err), ADB_OK);
+    while (adb_ldap_search_next(s, &e, &err) == ADB_OK && e != NULL) {
+        n++;
+        adb_ldap_entry_free(e);
+    }
+    assert_int_equal(err.code, ADB_OK);
+    adb_ldap_search_end(s);
+    free(filter);
+    return n;
+}
+
+/* Values with filter metacharacters find exactly their object; hostile
+ * values that would widen an unescaped filter match nothing. */
+static void test_injection(void **state)
+{
+    adb_krb *k = machine_creds();
+    adb_ldap_conn *c = connect_dc1(k);
+    const char *by_display = "(&(objectClass=user)(displayName=%v))";
+    const char *by_account = "(&(objectClass=user)(sAMAccountName=%v))";
+
+    (void)state;
+    assert_int_equal(count_matches(c, by_display, "Smith, John (Sales) *VIP*"), 1);
+    assert_int_equal(count_matches(c, by_display, "O\"Brien; Pat <Ops> #1 \\ backslash"), 1);
+    assert_int_equal(count_matches(c, by_display, "\xe5\xb1\xb1\xe7\x94\xb0 \xe5\xa4\xaa\xe9\x83\x8e"), 1);
+    assert_int_equal(count_matches(c, by_account, "alice"), 1);
+    assert_int_equal(count_matches(c, by_account, "*"), 0);
+    assert_int_equal(count_matches(c, by_account, "*)(objectClass=*"), 0);
+    assert_int_equal(count_matches(c, by_account, "alice)(|(sAMAccountName=*"), 0);
+    assert_int_equal(count_matches(c, by_account, "alice\\2a"), 0);
+    assert_int_equal(count_matches(c, by_display, "Smith, John (Sales) *"), 0);
+    adb_ldap_close(c);
+    adb_krb_free(k);
+}
+
+/* The machine password changes under a live context (adcli update raises the
+ * kvno in the keytab): the next forced refresh uses the new key, no restart. */
+static void test_keytab_rotation(void **state)
+{
+    adb_krb *k = machine_creds();
+    adb_error err = { 0 };
+    int before = adb_krb_kvno(k);
+
+    (void)state;
+    assert_true(before > 0);
+    assert_int_equal(system(env("ADB_TEST_ROTATE_CMD")), 0);
+    assert_int_equal(adb_krb_refresh(k, true, &err), ADB_OK);
+    print_message("# kvno %d -> %d\n", before, adb_krb_kvno(k));
+    assert_int_equal(adb_krb_kvno(k), before + 1);
+    adb_ldap_conn *c = connect_dc1(k);
+    assert_true(adb_ldap_ssf(c) >= 56);
+    adb_ldap_close(c);
+    adb_krb_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +333,8 @@ int main(void)
         cmocka_unit_test(test_wrong_key),
         cmocka_unit_test(test_unknown_principal),
         cmocka_unit_test(test_unreachable_kdc),
+        cmocka_unit_test(test_injection),
+        cmocka_unit_test(test_keytab_rotation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
