@@ -86,8 +86,12 @@ void adb_ldap_search_end(adb_ldap_search *s);
 adb_code adb_ldap_read(adb_ldap_conn *c, const char *dn, const char *filter,
                        const char *const *attrs, adb_ldap_entry **out, adb_error *err);
 
+/* Values asked for per round trip of range retrieval (AD's MaxValRange). */
+#define ADB_LDAP_RANGE_STEP 1500
+
 /* Range retrieval of a multi-valued attribute beyond the DC's per-read limit
- * (MaxValRange, 1500 on AD): reads attr;range=lo-* until the server says "*".
+ * (MaxValRange, 1500 on AD): reads attr;range=lo-(lo+STEP-1) until the server
+ * answers a range ending in "*".
  * Calls fn for every value once; fn returns false to stop early. */
 adb_code adb_ldap_read_all_values(adb_ldap_conn *c, const char *dn, const char *attr,
                                   bool (*fn)(const struct berval *value, void *arg), void *arg,

@@ -454,7 +454,10 @@ adb_code adb_ldap_read_all_values(adb_ldap_conn *c, const char *dn, const char *
         bool more;
         adb_code code;
 
-        snprintf(want, sizeof want, "%s;range=%ld-*", attr, lo);
+        /* Bounded windows, as Windows clients ask: a DC with a smaller
+         * MaxValRange answers a shorter range, one with a larger (Samba has
+         * none) still answers in steps, so this loop is what always runs. */
+        snprintf(want, sizeof want, "%s;range=%ld-%ld", attr, lo, lo + ADB_LDAP_RANGE_STEP - 1);
         if ((code = adb_ldap_read(c, dn, NULL, attrs, &e, err)) != ADB_OK)
             return code;
         for (size_t i = 0; i < e->n_attrs && a == NULL; i++)

@@ -167,20 +167,15 @@ static void test_range_retrieval_big_group(void **state)
     assert_int_equal(adb_ldap_search_next(s, &e, &err), ADB_OK);
     assert_non_null(e);
     snprintf(dn, sizeof dn, "%s", e->dn);
-    /* A plain read is capped by the DC (MaxValRange): proves ranges are needed. */
-    struct berval **plain = adb_ldap_entry_values(e, "member");
-    size_t plain_n = 0;
-    while (plain != NULL && plain[plain_n] != NULL)
-        plain_n++;
-    print_message("# plain read of member: %zu values (%s)\n", plain_n,
-                  e->n_attrs > 0 ? e->attrs[0].name : "-");
+    /* Samba 4.17 has no MaxValRange and would send all 5,000 at once; the
+     * range loop asks in windows of ADB_LDAP_RANGE_STEP, so 4 round trips. */
     adb_ldap_entry_free(e);
     adb_ldap_search_end(s);
 
     assert_int_equal(adb_ldap_read_all_values(c, dn, "member", collect_value, &col, &err), ADB_OK);
     print_message("# range retrieval: %zu members\n", col.n);
     assert_true(col.n >= 5000);
-    assert_true(plain_n < col.n);
+    assert_true(col.n > ADB_LDAP_RANGE_STEP);
     assert_unique(col.v, col.n);
     for (size_t i = 0; i < col.n; i++)
         free(col.v[i]);
@@ -290,7 +285,7 @@ static void test_injection(void **state)
 
     (void)state;
     assert_int_equal(count_matches(c, by_display, "Smith, John (Sales) *VIP*"), 1);
-    assert_int_equal(count_matches(c, by_display, "O\"Brien; Pat <Ops> #1 \\ backslash"), 1);
+    assert_int_equal(count_matches(c, by_display, "O\"Brien; Pat <Ops> #1 + Co = A\\B"), 1);
     assert_int_equal(count_matches(c, by_display, "\xe5\xb1\xb1\xe7\x94\xb0 \xe5\xa4\xaa\xe9\x83\x8e"), 1);
     assert_int_equal(count_matches(c, by_account, "alice"), 1);
     assert_int_equal(count_matches(c, by_account, "*"), 0);
@@ -298,6 +293,7 @@ static void test_injection(void **state)
     assert_int_equal(count_matches(c, by_account, "alice)(|(sAMAccountName=*"), 0);
     assert_int_equal(count_matches(c, by_account, "alice\\2a"), 0);
     assert_int_equal(count_matches(c, by_display, "Smith, John (Sales) *"), 0);
+    assert_int_equal(count_matches(c, by_display, "O\"Brien; Pat <Ops> #1 + Co = A\\"), 0);
     adb_ldap_close(c);
     adb_krb_free(k);
 }
