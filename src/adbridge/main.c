@@ -5,6 +5,8 @@
 #include <adbridge/ctx.h>
 #include <adbridge/version.h>
 
+#include "cmd_locate.h"
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@ static int cmd_config(adb_ctx *ctx, int argc, char **argv);
 
 static const cli_command commands[] = {
     { "config", "show the configuration in effect (domains, DNS, keytab)", cmd_config },
+    { "locate", "DOMAIN [--site S] [--gc] [--json]: the DCs the locator picks, in order", cmd_locate },
 };
 
 static void usage(FILE *out)
