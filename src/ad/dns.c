@@ -52,8 +52,11 @@ static void run(ares_channel ch, int64_t deadline)
         int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM), n = 0;
 
         for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-            short ev = (short)((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0)
-                               | (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+            /* c-ares' ARES_GETSOCK_WRITABLE shifts a signed 1 into bit 31:
+             * read the bits unsigned instead (readable i, writable i + 16). */
+            unsigned ubits = (unsigned)bits;
+            short ev = (short)(((ubits >> i) & 1u ? POLLIN : 0)
+                               | ((ubits >> (i + ARES_GETSOCK_MAXNUM)) & 1u ? POLLOUT : 0));
             if (ev != 0)
                 pfd[n++] = (struct pollfd){ .fd = socks[i], .events = ev };
         }

@@ -5,6 +5,7 @@
 #include <adbridge/ctx.h>
 #include <adbridge/version.h>
 
+#include "cmd_directory.h"
 #include "cmd_locate.h"
 
 #include <getopt.h>
@@ -25,6 +26,13 @@ static int cmd_config(adb_ctx *ctx, int argc, char **argv);
 static const cli_command commands[] = {
     { "config", "show the configuration in effect (domains, DNS, keytab)", cmd_config },
     { "locate", "DOMAIN [--site S] [--gc] [--json]: the DCs the locator picks, in order", cmd_locate },
+    { "user", "ID [--domain D] [--json]: a user by DOMAIN\\name, UPN, SID, GUID, DN or name", cmd_user },
+    { "group", "ID [--domain D] [--json]: a group, by any identifier", cmd_group },
+    { "search", "PREFIX [--users|--groups] [--limit N] [--cursor C] [--json]: people picker", cmd_search },
+    { "groups-of", "USER [--domain D] [--json]: every group the user is in, transitively", cmd_groups_of },
+    { "members", "GROUP [--transitive] [--limit PAGE] [--domain D] [--json]: a group's members", cmd_members },
+    { "domains", "[--json]: forests, domains, trusts and which domains are enabled", cmd_domains },
+    { "domain", "enable|disable NAME [--json]: use a domain for subscriptions, or stop", cmd_domain },
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,299 @@
+/* Directory operations: lookup by name and by SID, groups-of the nested user,
+ * members of the 5,000-member group — p50/p95 cold (empty cache; warm
+ * connections and topology) and warm (cached), each beside the raw LDAP
+ * floor measured in the same run: one search by sAMAccountName on a warm
+ * sealed connection.  Peak RSS while streaming the big group is measured in
+ * a child process that does nothing else. */
+#include "config.h"
+
+#include "stats.h"
+
+#include <adbridge/directory.h>
+#include <adbridge/filter.h>
+#include <adbridge/krb.h>
+#include <adbridge/ldap_conn.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *need(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') {
+        fprintf(stderr, "bench_directory: %s is not set (run through bench/run)\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+static void die(const char *what, const adb_error *err)
+{
+    fprintf(stderr, "bench_directory: %s: %s: %s\n", what, adb_code_name(err->code), err->message);
+    exit(2);
+}
+
+static adb_config *cfg;
+static adb_logger quiet;
+
+static adb_dir *open_dir(void)
+{
+    adb_dir *d;
+    adb_error err = { 0 };
+
+    if (adb_dir_open(cfg, &quiet, NULL, &d, &err) != ADB_OK)
+        die("adb_dir_open", &err);
+    return d;
+}
+
+/* ---- the operations ---- */
+
+static const char *user_sid;
+
+static void op_by_name(adb_dir *d)
+{
+    adb_object *o;
+    adb_error err = { 0 };
+
+    if (adb_dir_get(d, "ADB\\alice", NULL, ADB_KINDS_USER, &o, NULL, &err) != ADB_OK)
+        die("get ADB\\alice", &err);
+    adb_object_unref(o);
+}
+
+static void op_by_sid(adb_dir *d)
+{
+    adb_object *o;
+    adb_error err = { 0 };
+
+    if (adb_dir_get(d, user_sid, NULL, ADB_KINDS_USER, &o, NULL, &err) != ADB_OK)
+        die("get by SID", &err);
+    adb_object_unref(o);
+}
+
+static size_t last_count;
+
+static void op_groups_of(adb_dir *d)
+{
+    adb_object_list l = { 0 };
+    adb_error err = { 0 };
+
+    if (adb_dir_groups_of(d, "ADB\\nested.user", NULL, NULL, &l, &err) != ADB_OK)
+        die("groups-of nested.user", &err);
+    last_count = l.n;
+    adb_object_list_clear(&l);
+}
+
+static void op_big_group(adb_dir *d)
+{
+    char cursor[ADB_CURSOR_TEXT_MAX] = "";
+    adb_error err = { 0 };
+    size_t n = 0;
+
+    do {
+        adb_dir_members_request req = { .group = "ADB\\big.group", .limit = 1000,
+                                        .cursor = cursor[0] ? cursor : NULL };
+        adb_dir_page p;
+        if (adb_dir_members(d, &req, NULL, &p, &err) != ADB_OK)
+            die("members big.group", &err);
+        n += p.items.n;
+        snprintf(cursor, sizeof cursor, "%s", p.next_cursor);
+        adb_dir_page_clear(&p);
+    } while (cursor[0] != '\0');
+    last_count = n;
+}
+
+/* ---- the floor: raw searches on one warm sealed connection ---- */
+
+static adb_ldap_conn *floor_conn;
+static adb_krb *floor_creds;
+
+static void floor_search_set(const char *filter, adb_attr_set set)
+{
+    const char *const *attrs = adb_object_attrs(set);
+    adb_ldap_search *s;
+    adb_ldap_entry *e;
+    adb_error err = { 0 };
+
+    if (adb_ldap_search_begin(floor_conn, "DC=adb,DC=test", ADB_LDAP_SCOPE_SUBTREE, filter, attrs, 0, &s, &err)
+        != ADB_OK)
+        die("floor search", &err);
+    while (adb_ldap_search_next(s, &e, &err) == ADB_OK && e != NULL)
+        adb_ldap_entry_free(e);
+    if (err.code != ADB_OK)
+        die("floor search", &err);
+    adb_ldap_search_end(s);
+}
+
+static void floor_search(const char *filter)
+{
+    floor_search_set(filter, ADB_ATTRS_FULL);
+}
+
+static bool count_value(const struct berval *v, void *arg)
+{
+    (void)v;
+    (*(size_t *)arg)++;
+    return true;
+}
+
+static double p50_of(bench_samples *s)
+{
+    return bench_pct(s, 50);
+}
+
+typedef struct result {
+    const char *name;
+    double cold50, warm50;
+} result;
+
+static void measure(const char *name, adb_dir *d, void (*op)(adb_dir *), int cold_n, int warm_n, double floor_p50,
+                    result *r)
+{
+    bench_samples s = { 0 };
+    char label[96];
+
+    op(d);   /* connections and topology in place */
+    for (int i = 0; i < cold_n; i++) {
+        adb_dir_invalidate(d, NULL);
+        double t0 = bench_now_us();
+        op(d);
+        bench_add(&s, bench_now_us() - t0);
+    }
+    r->name = name;
+    r->cold50 = p50_of(&s);
+    snprintf(label, sizeof label, "%s, cold", name);
+    bench_report(label, &s);
+    op(d);
+    for (int i = 0; i < warm_n; i++) {
+        double t0 = bench_now_us();
+        op(d);
+        bench_add(&s, bench_now_us() - t0);
+    }
+    r->warm50 = p50_of(&s);
+    snprintf(label, sizeof label, "%s, warm (cached)", name);
+    bench_report(label, &s);
+    printf("%-44s cold p50 = %.1fx the floor, warm p50 = %.2fx\n", "", r->cold50 / floor_p50, r->warm50 / floor_p50);
+}
+
+/* Peak RSS (KiB) of a child that opens the directory and runs op once. */
+static long child_peak_kib(void (*op)(adb_dir *))
+{
+    struct rusage ru;
+    int status;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        adb_dir *d = open_dir();
+        op(d);
+        adb_dir_free(d);
+        _exit(0);
+    }
+    if (pid < 0 || wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return -1;
+    return ru.ru_maxrss;
+}
+
+static void noop(adb_dir *d)
+{
+    (void)d;
+}
+
+int main(int argc, char **argv)
+{
+    int n = argc > 1 ? atoi(argv[1]) : 200;
+    char state[] = "/tmp/adb-bench-dir-XXXXXX", principal[256];
+    adb_ldap_target target = { .host = "dc1.adb.test" };
+    adb_error err = { 0 };
+    bench_samples s = { 0 };
+    adb_object *alice, *big;
+    static char sid[ADB_SID_STRING_MAX];
+    adb_dir *d;
+    result r[4];
+    double floor_p50;
+
+    adb_logger_init(&quiet, ADB_LOG_ERROR, stderr);
+    if (adb_config_load(need("ADBRIDGE_CONFIG"), &cfg, &err) != ADB_OK)
+        die("config", &err);
+    if (mkdtemp(state) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+    free(cfg->state_dir);
+    cfg->state_dir = strdup(state);   /* never the shared state */
+
+    d = open_dir();
+    if (adb_dir_get(d, "ADB\\alice", NULL, ADB_KINDS_USER, &alice, NULL, &err) != ADB_OK
+        || adb_dir_get(d, "ADB\\big.group", NULL, ADB_KINDS_GROUP, &big, NULL, &err) != ADB_OK)
+        die("get alice and big.group", &err);
+    adb_sid_format(&alice->sid, sid, sizeof sid, NULL);
+    user_sid = sid;
+
+    /* The floor. */
+    snprintf(principal, sizeof principal, "%s$@%s", need("ADB_TEST_MACHINE"), need("ADB_TEST_REALM"));
+    target.address = need("ADB_TEST_DC1");
+    if (adb_krb_new(need("ADB_TEST_KEYTAB"), principal, &floor_creds, &err) != ADB_OK
+        || adb_krb_refresh(floor_creds, false, &err) != ADB_OK
+        || adb_ldap_connect(&target, floor_creds, NULL, &floor_conn, &err) != ADB_OK)
+        die("floor connection", &err);
+    floor_search("(sAMAccountName=alice)");
+    for (int i = 0; i < n; i++) {
+        double t0 = bench_now_us();
+        floor_search("(sAMAccountName=alice)");
+        bench_add(&s, bench_now_us() - t0);
+    }
+    floor_p50 = p50_of(&s);
+    bench_report("floor: one search by sAMAccountName, raw", &s);
+    for (int i = 0; i < 20; i++) {
+        size_t values = 0;
+        double t0 = bench_now_us();
+        if (adb_ldap_read_all_values(floor_conn, big->dn, "member", count_value, &values, &err) != ADB_OK)
+            die("floor range read", &err);
+        bench_add(&s, bench_now_us() - t0);
+    }
+    bench_report("floor: range read of big.group's 5000 DNs", &s);
+    char *member_filter = NULL;
+    if (adb_filter_build(&member_filter, &err, "(memberOf=%v)", big->dn) != ADB_OK)
+        die("filter", &err);
+    for (int i = 0; i < 5; i++) {
+        double t0 = bench_now_us();
+        floor_search_set(member_filter, ADB_ATTRS_LIST);
+        bench_add(&s, bench_now_us() - t0);
+    }
+    double list_floor_p50 = p50_of(&s);
+    bench_report("floor: paged search of big.group's members", &s);
+    free(member_filter);
+
+    measure("lookup by DOMAIN\\name", d, op_by_name, n, n * 5, floor_p50, &r[0]);
+    measure("lookup by SID", d, op_by_sid, n, n * 5, floor_p50, &r[1]);
+    measure("groups-of nested.user", d, op_groups_of, n / 2, n * 2, floor_p50, &r[2]);
+    printf("%-44s %zu groups\n", "", last_count);
+    measure("members of big.group (5 pages of 1000)", d, op_big_group, 10, 100, floor_p50, &r[3]);
+    printf("%-44s %zu members; cold p50 = %.2fx the raw paged search of them\n", "", last_count,
+           r[3].cold50 / list_floor_p50);
+    adb_dir_stats st;
+    adb_dir_stats_get(d, &st);
+    printf("%-44s connects=%lu reuses=%lu topology_reads=%lu cache entries=%zu bytes=%zu\n", "pool and cache",
+           st.pool.connects, st.pool.reuses, st.topology_reads, st.cache.entries, st.cache.bytes);
+    printf("\n%-44s %12s %12s %10s\n", "summary (p50)", "cold ms", "warm us", "cold/floor");
+    for (int i = 0; i < 4; i++)
+        printf("%-44s %12.3f %12.1f %9.1fx\n", r[i].name, r[i].cold50 / 1000, r[i].warm50, r[i].cold50 / floor_p50);
+    adb_object_unref(alice);
+    adb_object_unref(big);
+    adb_dir_free(d);
+
+    long base = child_peak_kib(noop), peak = child_peak_kib(op_big_group);
+    printf("%-44s %ld KiB (an idle directory: %ld KiB)\n", "peak RSS streaming big.group, cold", peak, base);
+
+    adb_ldap_close(floor_conn);
+    adb_krb_free(floor_creds);
+    adb_config_free(cfg);
+    char path[300];
+    snprintf(path, sizeof path, "%s/subscriptions.json", state);
+    unlink(path);
+    rmdir(state);
+    return 0;
+}
