@@ -428,7 +428,7 @@ adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags 
             d->expires[kind] = now_ms() + (int64_t)ttl * 1000;
     }
     pthread_mutex_unlock(&loc->mu);
-    adb_log(loc->log, ADB_LOG_INFO, "located", "domain=%s kind=%s dcs=%zu answered=%zu client_site=%s first=%s",
+    adb_log(loc->log, ADB_LOG_DEBUG, "located", "domain=%s kind=%s dcs=%zu answered=%zu client_site=%s first=%s",
             V(domain), kind ? "gc" : "dc", list.n, answered, V(list.client_site),
             V(list.dcs[0].host));
     *out = list;
