@@ -27,6 +27,7 @@ typedef enum adb_code {
     ADB_E_IO,
     ADB_E_NOMEM,
     ADB_E_INTERNAL,
+    ADB_E_KEY_UNKNOWN,      /* a sealed credential is not for any key of this instance */
     ADB_CODE_COUNT_        /* keep last */
 } adb_code;
 

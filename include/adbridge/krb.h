@@ -37,6 +37,7 @@ adb_code adb_krb_use_on_this_thread(const adb_krb *k, adb_error *err);
 
 const char *adb_krb_principal(const adb_krb *k);
 const char *adb_krb_realm(const adb_krb *k);
+const char *adb_krb_keytab(const adb_krb *k);
 
 /* End time of the current TGT; 0 when none. */
 time_t adb_krb_expiry(const adb_krb *k);

@@ -14,6 +14,7 @@
 #include <lber.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct adb_ldap_conn adb_ldap_conn;
 
@@ -66,6 +67,11 @@ struct berval **adb_ldap_entry_values(const adb_ldap_entry *e, const char *attr)
 /* First value as a NUL-terminated string copy into buf; NULL when absent,
  * empty, too long, or containing NUL. */
 const char *adb_ldap_entry_str(const adb_ldap_entry *e, const char *attr, char *buf, size_t size);
+
+/* First value as a signed decimal 64-bit integer (AD's Integer and
+ * Large-Integer syntaxes: userAccountControl, pwdLastSet, ...); false when
+ * absent, empty or not such a number. */
+bool adb_ldap_entry_int64(const adb_ldap_entry *e, const char *attr, int64_t *out);
 
 /* ---- paged search (RFC 2696), streamed page by page ---- */
 typedef struct adb_ldap_search adb_ldap_search;

@@ -291,6 +291,7 @@ out:
 const char *adb_krb_ccache_name(const adb_krb *k) { return k->ccname; }
 const char *adb_krb_principal(const adb_krb *k) { return k->principal_name; }
 const char *adb_krb_realm(const adb_krb *k) { return k->realm; }
+const char *adb_krb_keytab(const adb_krb *k) { return k->keytab_path; }
 time_t adb_krb_expiry(const adb_krb *k) { return k->endtime; }
 int adb_krb_kvno(const adb_krb *k) { return k->kvno; }
 

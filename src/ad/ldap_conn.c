@@ -264,6 +264,21 @@ const char *adb_ldap_entry_str(const adb_ldap_entry *e, const char *attr, char *
     return buf;
 }
 
+bool adb_ldap_entry_int64(const adb_ldap_entry *e, const char *attr, int64_t *out)
+{
+    char buf[32], *end;
+    long long v;
+
+    if (adb_ldap_entry_str(e, attr, buf, sizeof buf) == NULL)
+        return false;
+    errno = 0;
+    v = strtoll(buf, &end, 10);
+    if (errno != 0 || end == buf || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
 static adb_code entry_from_message(LDAP *ld, LDAPMessage *msg, adb_ldap_entry **out, adb_error *err)
 {
     adb_ldap_entry *e = calloc(1, sizeof *e);

@@ -7,6 +7,7 @@
 
 #include "cmd_directory.h"
 #include "cmd_locate.h"
+#include "cmd_auth.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@ static const cli_command commands[] = {
     { "members", "GROUP [--transitive] [--limit PAGE] [--domain D] [--json]: a group's members", cmd_members },
     { "domains", "[--json]: forests, domains, trusts and which domains are enabled", cmd_domains },
     { "domain", "enable|disable NAME [--json]: use a domain for subscriptions, or stop", cmd_domain },
+    { "auth", "USER [--stdin] [--json]: check a password (from the terminal, or a line of stdin)", cmd_auth },
+    { "key", "show|rotate [--grace SECONDS] [--json]: the instance key pair for sealed passwords", cmd_key },
 };
 
 static void usage(FILE *out)

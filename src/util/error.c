@@ -25,6 +25,7 @@ static const char *const code_names[ADB_CODE_COUNT_] = {
     [ADB_E_IO] = "io_error",
     [ADB_E_NOMEM] = "out_of_memory",
     [ADB_E_INTERNAL] = "internal_error",
+    [ADB_E_KEY_UNKNOWN] = "key_unknown",
 };
 
 const char *adb_code_name(adb_code code)

@@ -1,0 +1,964 @@
+/* Password verification with Kerberos (see include/adbridge/pwcheck.h). */
+#include "config.h"
+
+#include <adbridge/filter.h>
+#include <adbridge/pwcheck.h>
+
+#include <errno.h>
+#include <krb5/krb5.h>
+#include <lber.h>
+#include <profile.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum {
+    IDLE_CONTEXTS = 8,        /* krb5 contexts kept for reuse */
+    TICKET_LIFETIME_S = 300,  /* the TGT is thrown away at once */
+    PA_PW_SALT = 3,           /* also KERB_ERR_TYPE_EXTENDED in KERB-ERROR-DATA */
+    NTSTATUS_VALUE_LEN = 12,  /* status, reserved, flags */
+    MAX_OVERRIDES = 33,       /* kdc_timesync + explicit KDCs of 32 realms */
+};
+
+static const char *const reason_names[ADB_AUTH_REASON_COUNT_] = {
+    [ADB_AUTH_NONE] = "none",
+    [ADB_AUTH_OK] = "ok",
+    [ADB_AUTH_INVALID_CREDENTIALS] = "invalid_credentials",
+    [ADB_AUTH_UNKNOWN_USER] = "unknown_user",
+    [ADB_AUTH_ACCOUNT_DISABLED] = "account_disabled",
+    [ADB_AUTH_ACCOUNT_LOCKED] = "account_locked",
+    [ADB_AUTH_ACCOUNT_EXPIRED] = "account_expired",
+    [ADB_AUTH_PASSWORD_EXPIRED] = "password_expired",
+    [ADB_AUTH_PASSWORD_MUST_CHANGE] = "password_must_change",
+    [ADB_AUTH_CLOCK_SKEW] = "clock_skew",
+    [ADB_AUTH_DC_UNAVAILABLE] = "dc_unavailable",
+    [ADB_AUTH_ACCOUNT_RESTRICTED] = "account_restricted",
+    [ADB_AUTH_LOCKED_BY_BRIDGE] = "locked_by_bridge",
+};
+
+const char *adb_auth_reason_name(adb_auth_reason r)
+{
+    if ((unsigned)r >= ADB_AUTH_REASON_COUNT_ || reason_names[r] == NULL)
+        return "none";
+    return reason_names[r];
+}
+
+/* ---- the configuration overlay (a profile vtable) ----
+ *
+ * MIT reads every setting through the context's profile.  The overlay
+ * answers a few names itself and passes every other lookup to a private
+ * copy of the krb5.conf profile. */
+
+typedef struct override {
+    char *names[4];         /* section, subsection/tag, tag, NULL */
+    char **values;          /* NULL-terminated */
+} override;
+
+typedef struct overlay_shared {
+    pthread_mutex_t lock;   /* the overrides, and krb5_get_profile(source) */
+    krb5_context source;    /* the context whose profile is krb5.conf */
+    override ov[MAX_OVERRIDES];
+    size_t n_ov;
+} overlay_shared;
+
+typedef struct overlay {
+    overlay_shared *shared;
+    profile_t base;
+} overlay;
+
+static bool names_equal(char *const *a, const char *const *b)
+{
+    size_t i = 0;
+
+    for (; a[i] != NULL && b[i] != NULL; i++)
+        if (strcmp(a[i], b[i]) != 0)   /* profile names are case-sensitive */
+            return false;
+    return a[i] == NULL && b[i] == NULL;
+}
+
+static char **copy_list(const char *const *values)
+{
+    size_t n = 0;
+    char **out;
+
+    while (values[n] != NULL)
+        n++;
+    if ((out = calloc(n + 1, sizeof *out)) == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if ((out[i] = strdup(values[i])) == NULL) {
+            profile_free_list(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static long ov_get_values(void *cbdata, const char *const *names, char ***ret_values)
+{
+    const overlay *o = cbdata;
+    overlay_shared *sh = o->shared;
+
+    pthread_mutex_lock(&sh->lock);
+    for (size_t i = 0; i < sh->n_ov; i++) {
+        if (names_equal(sh->ov[i].names, names)) {
+            *ret_values = copy_list((const char *const *)sh->ov[i].values);
+            pthread_mutex_unlock(&sh->lock);
+            return *ret_values != NULL ? 0 : ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return profile_get_values(o->base, names, ret_values);
+}
+
+static void ov_free_values(void *cbdata, char **values)
+{
+    (void)cbdata;
+    profile_free_list(values);   /* both kinds are malloc'd lists */
+}
+
+static void ov_cleanup(void *cbdata)
+{
+    overlay *o = cbdata;
+
+    profile_release(o->base);
+    free(o);
+}
+
+/* krb5_init_context_profile copies the profile: each context gets its own
+ * copy of the krb5.conf profile, as with krb5_init_context. */
+static long ov_copy(void *cbdata, void **ret_cbdata)
+{
+    const overlay *o = cbdata;
+    overlay_shared *sh = o->shared;
+    overlay *c = calloc(1, sizeof *c);
+    long rc;
+
+    if (c == NULL)
+        return ENOMEM;
+    c->shared = sh;
+    pthread_mutex_lock(&sh->lock);
+    rc = krb5_get_profile(sh->source, &c->base);
+    pthread_mutex_unlock(&sh->lock);
+    if (rc != 0) {
+        free(c);
+        return rc;
+    }
+    *ret_cbdata = c;
+    return 0;
+}
+
+static long ov_iterator_create(void *cbdata, const char *const *names, int flags, void **ret_iter)
+{
+    return profile_iterator_create(((overlay *)cbdata)->base, names, flags, ret_iter);
+}
+
+static long ov_iterator(void *cbdata, void *iter, char **ret_name, char **ret_value)
+{
+    (void)cbdata;
+    return profile_iterator(&iter, ret_name, ret_value);
+}
+
+static void ov_iterator_free(void *cbdata, void *iter)
+{
+    (void)cbdata;
+    profile_iterator_free(&iter);
+}
+
+static void ov_free_string(void *cbdata, char *s)
+{
+    (void)cbdata;
+    profile_release_string(s);
+}
+
+static struct profile_vtable overlay_vtable = {
+    .minor_ver = 1,
+    .get_values = ov_get_values,
+    .free_values = ov_free_values,
+    .cleanup = ov_cleanup,
+    .copy = ov_copy,
+    .iterator_create = ov_iterator_create,
+    .iterator = ov_iterator,
+    .iterator_free = ov_iterator_free,
+    .free_string = ov_free_string,
+};
+
+/* ---- the checker ---- */
+
+struct adb_pwcheck {
+    pthread_mutex_t lock;
+    overlay_shared shared;
+    profile_t profile;          /* the overlay; copied into every context */
+    char *keytab;
+    char *realm;
+    char *verify_name;
+    krb5_context idle[IDLE_CONTEXTS];
+    int n_idle;
+};
+
+static adb_code krb_error(krb5_context ctx, krb5_error_code code, adb_error *err, adb_code ec, const char *what)
+{
+    const char *msg = krb5_get_error_message(ctx, code);
+    adb_error_set(err, ec, "%s: %s", what, msg);
+    krb5_free_error_message(ctx, msg);
+    return ec;
+}
+
+/* host/FQDN@REALM of the keytab, the key a genuine KDC of REALM shares with
+ * this host; NULL when there is none. */
+static char *find_host_principal(krb5_context ctx, const char *keytab, const char *realm)
+{
+    krb5_keytab kt;
+    krb5_kt_cursor cur;
+    krb5_keytab_entry e;
+    char *found = NULL;
+
+    if (krb5_kt_resolve(ctx, keytab, &kt) != 0)
+        return NULL;
+    if (krb5_kt_start_seq_get(ctx, kt, &cur) == 0) {
+        while (found == NULL && krb5_kt_next_entry(ctx, kt, &e, &cur) == 0) {
+            const krb5_data *svc = krb5_princ_component(ctx, e.principal, 0);
+            const krb5_data *host = krb5_princ_component(ctx, e.principal, 1);
+            const krb5_data *r = krb5_princ_realm(ctx, e.principal);
+            char *name;
+            if (krb5_princ_size(ctx, e.principal) == 2 && svc->length == 4 && strncasecmp(svc->data, "host", 4) == 0
+                && memchr(host->data, '.', host->length) != NULL && r->length == strlen(realm)
+                && strncmp(r->data, realm, r->length) == 0 && krb5_unparse_name(ctx, e.principal, &name) == 0) {
+                found = strdup(name);
+                krb5_free_unparsed_name(ctx, name);
+            }
+            krb5_free_keytab_entry_contents(ctx, &e);
+        }
+        krb5_kt_end_seq_get(ctx, kt, &cur);
+    }
+    krb5_kt_close(ctx, kt);
+    return found;
+}
+
+/* The keytab must hold a key for the verification principal, or every
+ * check would fail: say so at start, not at the first check. */
+static adb_code check_keytab(krb5_context ctx, const char *keytab, const char *name, adb_error *err)
+{
+    krb5_principal p = NULL;
+    krb5_keytab kt = NULL;
+    krb5_keytab_entry e;
+    krb5_error_code code;
+
+    if ((code = krb5_parse_name(ctx, name, &p)) != 0)
+        return krb_error(ctx, code, err, ADB_E_CONFIG, name);
+    if ((code = krb5_kt_resolve(ctx, keytab, &kt)) == 0
+        && (code = krb5_kt_get_entry(ctx, kt, p, 0, 0, &e)) == 0)
+        krb5_free_keytab_entry_contents(ctx, &e);
+    if (kt != NULL)
+        krb5_kt_close(ctx, kt);
+    krb5_free_principal(ctx, p);
+    if (code != 0)
+        return adb_error_set(err, ADB_E_KEYTAB, "keytab %s has no key for %s, which verifies the KDC's answers to "
+                             "password checks: re-join the host (adcli join) or set the verification principal",
+                             keytab, name);
+    return ADB_OK;
+}
+
+static void override_free(override *o)
+{
+    for (size_t i = 0; i < 3; i++)
+        free(o->names[i]);
+    profile_free_list(o->values);
+    memset(o, 0, sizeof *o);
+}
+
+/* Sets (values not NULL) or removes the override for s1/s2/s3. */
+static adb_code set_override(overlay_shared *sh, const char *s1, const char *s2, const char *s3,
+                             const char *const *values, adb_error *err)
+{
+    const char *const names[] = { s1, s2, s3, NULL };
+    override o;
+    size_t i;
+
+    memset(&o, 0, sizeof o);
+    if (values != NULL && values[0] != NULL
+        && ((o.names[0] = strdup(s1)) == NULL || (o.names[1] = strdup(s2)) == NULL
+            || (s3 != NULL && (o.names[2] = strdup(s3)) == NULL) || (o.values = copy_list(values)) == NULL)) {
+        override_free(&o);
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&sh->lock);
+    for (i = 0; i < sh->n_ov && !names_equal(sh->ov[i].names, names); i++)
+        ;
+    if (i < sh->n_ov) {   /* replace or remove */
+        override_free(&sh->ov[i]);
+        if (o.values != NULL)
+            sh->ov[i] = o;
+        else
+            sh->ov[i] = sh->ov[--sh->n_ov];
+    } else if (o.values != NULL && sh->n_ov < MAX_OVERRIDES) {
+        sh->ov[sh->n_ov++] = o;
+    } else if (o.values != NULL) {
+        pthread_mutex_unlock(&sh->lock);
+        override_free(&o);
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "explicit KDCs for more than %d realms", MAX_OVERRIDES - 1);
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return ADB_OK;
+}
+
+adb_code adb_pwcheck_new(const adb_krb *machine, const adb_pwcheck_options *opts, adb_pwcheck **out,
+                         adb_error *err)
+{
+    static const char *const no_timesync[] = { "0", NULL };   /* read as an integer */
+    adb_pwcheck *pc;
+    overlay *root;
+    krb5_error_code code;
+    adb_code rc;
+
+    *out = NULL;
+    if ((pc = calloc(1, sizeof *pc)) == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    pthread_mutex_init(&pc->lock, NULL);
+    pthread_mutex_init(&pc->shared.lock, NULL);
+    if ((code = krb5_init_context(&pc->shared.source)) != 0) {
+        pc->shared.source = NULL;
+        rc = adb_error_set(err, ADB_E_KERBEROS, "cannot initialise Kerberos (krb5.conf or KRB5_CONFIG "
+                           "unreadable?): error %ld", (long)code);
+        goto fail;
+    }
+    pc->keytab = strdup(adb_krb_keytab(machine));
+    pc->realm = strdup(opts != NULL && opts->realm != NULL ? opts->realm : adb_krb_realm(machine));
+    if (pc->keytab == NULL || pc->realm == NULL) {
+        rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (opts != NULL && opts->verify_principal != NULL)
+        pc->verify_name = strdup(opts->verify_principal);
+    else if ((pc->verify_name = find_host_principal(pc->shared.source, pc->keytab, adb_krb_realm(machine))) == NULL)
+        pc->verify_name = strdup(adb_krb_principal(machine));
+    if (pc->verify_name == NULL) {
+        rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = check_keytab(pc->shared.source, pc->keytab, pc->verify_name, err)) != ADB_OK)
+        goto fail;
+    /* Report a skewed clock instead of adopting the (unverified) KDC's time. */
+    if ((rc = set_override(&pc->shared, "libdefaults", "kdc_timesync", NULL, no_timesync, err)) != ADB_OK
+        || (opts != NULL && (rc = adb_pwcheck_set_kdcs(pc, pc->realm, opts->kdcs, err)) != ADB_OK))
+        goto fail;
+    if ((root = calloc(1, sizeof *root)) == NULL) {
+        rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    root->shared = &pc->shared;
+    if ((code = krb5_get_profile(pc->shared.source, &root->base)) != 0) {
+        free(root);
+        rc = krb_error(pc->shared.source, code, err, ADB_E_KERBEROS, "cannot read the Kerberos configuration");
+        goto fail;
+    }
+    if ((code = profile_init_vtable(&overlay_vtable, root, &pc->profile)) != 0) {
+        ov_cleanup(root);
+        rc = adb_error_set(err, ADB_E_KERBEROS, "cannot set up the Kerberos configuration overlay: error %ld",
+                           (long)code);
+        goto fail;
+    }
+    *out = pc;
+    return ADB_OK;
+fail:
+    adb_pwcheck_free(pc);
+    return rc;
+}
+
+void adb_pwcheck_free(adb_pwcheck *pc)
+{
+    if (pc == NULL)
+        return;
+    for (int i = 0; i < pc->n_idle; i++)
+        krb5_free_context(pc->idle[i]);
+    if (pc->profile != NULL)
+        profile_release(pc->profile);
+    for (size_t i = 0; i < pc->shared.n_ov; i++)
+        override_free(&pc->shared.ov[i]);
+    if (pc->shared.source != NULL)
+        krb5_free_context(pc->shared.source);
+    pthread_mutex_destroy(&pc->shared.lock);
+    pthread_mutex_destroy(&pc->lock);
+    free(pc->keytab);
+    free(pc->realm);
+    free(pc->verify_name);
+    free(pc);
+}
+
+adb_code adb_pwcheck_set_kdcs(adb_pwcheck *pc, const char *realm, const char *const *kdcs, adb_error *err)
+{
+    for (size_t i = 0; kdcs != NULL && kdcs[i] != NULL; i++)
+        if (kdcs[i][0] == '\0' || strlen(kdcs[i]) > 300 || strpbrk(kdcs[i], " \t\r\n") != NULL)
+            return adb_error_set(err, ADB_E_INVALID_REQUEST, "'%.300s' is not a KDC address (host or host:port)",
+                                 kdcs[i]);
+    if (realm == NULL || realm[0] == '\0')
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "a realm is required for explicit KDCs");
+    return set_override(&pc->shared, "realms", realm, "kdc", kdcs, err);
+}
+
+const char *adb_pwcheck_verify_principal(const adb_pwcheck *pc)
+{
+    return pc->verify_name;
+}
+
+static krb5_error_code context_get(adb_pwcheck *pc, krb5_context *out)
+{
+    krb5_error_code code = 0;
+
+    pthread_mutex_lock(&pc->lock);
+    if (pc->n_idle > 0)
+        *out = pc->idle[--pc->n_idle];
+    else
+        code = krb5_init_context_profile(pc->profile, 0, out);
+    pthread_mutex_unlock(&pc->lock);
+    return code;
+}
+
+static void context_put(adb_pwcheck *pc, krb5_context ctx)
+{
+    krb5_set_trace_callback(ctx, NULL, NULL);
+    pthread_mutex_lock(&pc->lock);
+    if (pc->n_idle < IDLE_CONTEXTS) {
+        pc->idle[pc->n_idle++] = ctx;
+        ctx = NULL;
+    }
+    pthread_mutex_unlock(&pc->lock);
+    if (ctx != NULL)
+        krb5_free_context(ctx);
+}
+
+/* ---- one check ---- */
+
+typedef struct check_trace {
+    char realm[256];     /* realm of the last request sent */
+    char answered[64];   /* last KDC that answered */
+    char tried[4][64];   /* KDCs contacted (for dc_unavailable messages) */
+    int n_tried;
+} check_trace;
+
+/* MIT's trace: "Sending TCP request to stream 10.0.0.1:88", "Received
+ * answer (145 bytes) from stream 10.0.0.1:88".  Only addresses are kept;
+ * the messages themselves are never logged. */
+static void trace_cb(krb5_context ctx, const krb5_trace_info *info, void *data)
+{
+    check_trace *t = data;
+    const char *m, *p;
+    char addr[64];
+    bool answer;
+
+    (void)ctx;
+    if (info == NULL || (m = info->message) == NULL)
+        return;
+    /* "[pid] time: Sending request (196 bytes) to ADB.TEST" */
+    if ((p = strstr(m, "Sending request (")) != NULL && (p = strstr(p, ") to ")) != NULL) {
+        p += 5;
+        snprintf(t->realm, sizeof t->realm, "%.*s", (int)strcspn(p, " \n"), p);
+        return;
+    }
+    if ((p = strstr(m, " from stream ")) != NULL || (p = strstr(m, " from dgram ")) != NULL)
+        answer = true;
+    else if ((p = strstr(m, " to stream ")) != NULL || (p = strstr(m, " to dgram ")) != NULL)
+        answer = false;
+    else
+        return;
+    p = strchr(p + 1, ' ');
+    p = strchr(p + 1, ' ') + 1;
+    snprintf(addr, sizeof addr, "%.*s", (int)strcspn(p, " \n"), p);
+    if (answer) {
+        memcpy(t->answered, addr, sizeof addr);
+        return;
+    }
+    for (int i = 0; i < t->n_tried; i++)
+        if (strcmp(t->tried[i], addr) == 0)
+            return;
+    if (t->n_tried < 4)
+        memcpy(t->tried[t->n_tried++], addr, sizeof addr);
+}
+
+static bool user_valid(const char *user, adb_error *err)
+{
+    size_t len = user != NULL ? strlen(user) : 0;
+    const char *at = user != NULL ? strrchr(user, '@') : NULL;
+
+    if (len == 0 || len > ADB_PWCHECK_USER_MAX)
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "a user name of 1 to %d bytes is required",
+                             ADB_PWCHECK_USER_MAX) == ADB_OK;
+    for (const char *p = user; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return adb_error_set(err, ADB_E_INVALID_REQUEST, "the user name contains a control character") == ADB_OK;
+    if (strchr(user, '\\') != NULL)
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "DOMAIN\\name must be resolved by a directory lookup "
+                             "first; give a UPN (name@suffix) or a sAMAccountName") == ADB_OK;
+    if (at == user || (at != NULL && at[1] == '\0') || (at == NULL && strchr(user, '/') != NULL))
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "'%s' is neither a UPN (name@suffix) nor a "
+                             "sAMAccountName", user) == ADB_OK;
+    return true;
+}
+
+/* UPN: enterprise principal, so the KDC looks the account up by UPN (or
+ * implicit UPN) and refers us to its realm; bare name: name@REALM. */
+static krb5_error_code parse_client(krb5_context ctx, const char *user, const char *realm, krb5_principal *out)
+{
+    krb5_error_code code;
+
+    if (strchr(user, '@') != NULL)
+        code = krb5_parse_name_flags(ctx, user, KRB5_PRINCIPAL_PARSE_ENTERPRISE, out);
+    else
+        code = krb5_parse_name_flags(ctx, user, KRB5_PRINCIPAL_PARSE_NO_REALM, out);
+    if (code == 0 && (code = krb5_set_principal_realm(ctx, *out, realm)) != 0) {
+        krb5_free_principal(ctx, *out);
+        *out = NULL;
+    }
+    return code;
+}
+
+static void tried_list(const check_trace *t, char *buf, size_t size)
+{
+    size_t o = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < t->n_tried && o < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%s%s", i > 0 ? ", " : "", t->tried[i]);
+    if (t->n_tried == 0)
+        snprintf(buf, size, "none found in krb5.conf or DNS");
+}
+
+/* krb5_verify_init_creds: fails closed.  Returns ADB_OK when verified;
+ * dc_unavailable sets the reason (the verification ticket could not be
+ * fetched); anything else is an error. */
+static adb_code verify(adb_pwcheck *pc, krb5_context ctx, krb5_creds *creds, const check_trace *t,
+                       adb_pwcheck_result *out, adb_error *err)
+{
+    krb5_verify_init_creds_opt vopt;
+    krb5_principal server = NULL;
+    krb5_keytab kt = NULL;
+    krb5_error_code code;
+    char what[600], tried[300];
+
+    krb5_verify_init_creds_opt_init(&vopt);
+    krb5_verify_init_creds_opt_set_ap_req_nofail(&vopt, TRUE);
+    if ((code = krb5_parse_name(ctx, pc->verify_name, &server)) == 0
+        && (code = krb5_kt_resolve(ctx, pc->keytab, &kt)) == 0)
+        code = krb5_verify_init_creds(ctx, creds, server, kt, NULL, &vopt);
+    if (kt != NULL)
+        krb5_kt_close(ctx, kt);
+    krb5_free_principal(ctx, server);
+    out->krb5_code = code;
+    switch (code) {
+    case 0:
+        return ADB_OK;
+    case KRB5_KDC_UNREACH:
+    case KRB5_REALM_CANT_RESOLVE:
+        out->reason = ADB_AUTH_DC_UNAVAILABLE;
+        tried_list(t, tried, sizeof tried);
+        return adb_error_set(err, ADB_E_DC_UNAVAILABLE, "the password was accepted but no KDC could be reached to "
+                             "verify the answer against %s (tried: %s)", pc->verify_name, tried);
+    case KRB5_KT_NOTFOUND:
+    case KRB5_KT_KVNONOTFOUND:
+    case ENOENT:
+        return krb_error(ctx, code, err, ADB_E_KEYTAB, pc->keytab);
+    default:
+        /* Most likely: the service ticket does not decrypt with the keytab
+         * key (a KDC that does not know it, or an out-of-date keytab). */
+        snprintf(what, sizeof what, "the KDC's answer could not be verified with the key of %s in %s, so the "
+                 "password is not accepted (a KDC that is not genuine, or the keytab is out of date: adcli update)",
+                 pc->verify_name, pc->keytab);
+        return krb_error(ctx, code, err, ADB_E_KERBEROS, what);
+    }
+}
+
+static void realm_of(krb5_context ctx, krb5_const_principal p, char *buf, size_t size)
+{
+    const krb5_data *r = krb5_princ_realm(ctx, p);
+
+    (void)ctx;
+    snprintf(buf, size, "%.*s", (int)r->length, r->data);
+}
+
+adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secret *password,
+                              adb_pwcheck_result *out, adb_error *err)
+{
+    krb5_context ctx = NULL;
+    krb5_principal client = NULL;
+    krb5_get_init_creds_opt *opt = NULL;
+    krb5_init_creds_context icc = NULL;
+    krb5_creds creds;
+    krb5_error *kerr = NULL;
+    krb5_error_code code;
+    check_trace trace;
+    adb_code rc = ADB_OK;
+    char *name = NULL;
+
+    memset(out, 0, sizeof *out);
+    memset(&creds, 0, sizeof creds);
+    memset(&trace, 0, sizeof trace);
+    adb_error_clear(err);   /* an outcome may come with a message (dc_unavailable) */
+    if (!user_valid(user, err))
+        return ADB_E_INVALID_REQUEST;
+    if (password == NULL || adb_secret_len(password) == 0 || adb_secret_has_nul(password)
+        || adb_secret_len(password) > ADB_PWCHECK_PASSWORD_MAX)
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "a password of 1 to %d bytes without NUL is required",
+                             ADB_PWCHECK_PASSWORD_MAX);
+    if ((code = context_get(pc, &ctx)) != 0)
+        return adb_error_set(err, ADB_E_KERBEROS, "cannot initialise a Kerberos context: error %ld", (long)code);
+    krb5_set_trace_callback(ctx, trace_cb, &trace);
+    if ((code = parse_client(ctx, user, pc->realm, &client)) != 0) {
+        rc = krb_error(ctx, code, err, ADB_E_INVALID_REQUEST, "user name");
+        goto out;
+    }
+    if ((code = krb5_get_init_creds_opt_alloc(ctx, &opt)) != 0) {
+        rc = krb_error(ctx, code, err, ADB_E_NOMEM, "krb5 options");
+        goto out;
+    }
+    krb5_get_init_creds_opt_set_canonicalize(opt, 1);
+    krb5_get_init_creds_opt_set_forwardable(opt, 0);
+    krb5_get_init_creds_opt_set_proxiable(opt, 0);
+    krb5_get_init_creds_opt_set_renew_life(opt, 0);
+    krb5_get_init_creds_opt_set_tkt_life(opt, TICKET_LIFETIME_S);
+    krb5_get_init_creds_opt_set_change_password_prompt(opt, 0);
+    /* The step API: no prompter, no second try against a "primary" KDC
+     * (which would make AD count one wrong password twice), no ccache. */
+    if ((code = krb5_init_creds_init(ctx, client, NULL, NULL, 0, opt, &icc)) != 0
+        || (code = krb5_init_creds_set_password(ctx, icc, adb_secret_str(password))) != 0) {
+        rc = krb_error(ctx, code, err, ADB_E_KERBEROS, "cannot start the AS exchange");
+        goto out;
+    }
+    code = krb5_init_creds_get(ctx, icc);
+    out->krb5_code = code;
+    snprintf(out->kdc, sizeof out->kdc, "%s", trace.answered);
+    if (code != 0) {
+        bool needs = false;
+        if (krb5_init_creds_get_error(ctx, icc, &kerr) == 0 && kerr != NULL) {
+            adb_pwcheck_edata_ntstatus(kerr->e_data.data, kerr->e_data.length, &out->ntstatus);
+            if (kerr->client != NULL)
+                realm_of(ctx, kerr->client, out->realm, sizeof out->realm);
+        }
+        out->reason = adb_pwcheck_reason(code, out->ntstatus, &needs);
+        out->needs_account_state = needs;
+        if (out->reason == ADB_AUTH_NONE)
+            rc = krb_error(ctx, code, err, ADB_E_KERBEROS, "password check");
+        else if (out->reason == ADB_AUTH_DC_UNAVAILABLE) {
+            char tried[300];
+            tried_list(&trace, tried, sizeof tried);
+            if (trace.realm[0] != '\0')   /* the realm that could not be reached */
+                snprintf(out->realm, sizeof out->realm, "%s", trace.realm);
+            adb_error_set(err, ADB_E_DC_UNAVAILABLE, "cannot reach a KDC for realm %s (tried: %s)",
+                          out->realm[0] != '\0' ? out->realm : pc->realm, tried);
+        }
+        goto out;
+    }
+    if ((code = krb5_init_creds_get_creds(ctx, icc, &creds)) != 0) {
+        rc = krb_error(ctx, code, err, ADB_E_KERBEROS, "password check");
+        goto out;
+    }
+    realm_of(ctx, creds.client, out->realm, sizeof out->realm);
+    if ((rc = verify(pc, ctx, &creds, &trace, out, err)) != ADB_OK) {
+        if (out->reason == ADB_AUTH_DC_UNAVAILABLE)
+            rc = ADB_OK;   /* an outcome, with the message in err */
+        goto out;
+    }
+    if (krb5_unparse_name(ctx, creds.client, &name) == 0)
+        snprintf(out->principal, sizeof out->principal, "%s", name);
+    out->reason = ADB_AUTH_OK;
+out:
+    if (rc != ADB_OK)
+        out->reason = ADB_AUTH_NONE;
+    krb5_free_unparsed_name(ctx, name);
+    krb5_free_error(ctx, kerr);
+    krb5_free_cred_contents(ctx, &creds);
+    krb5_init_creds_free(ctx, icc);   /* wipes krb5's copy of the password */
+    if (opt != NULL)
+        krb5_get_init_creds_opt_free(ctx, opt);
+    krb5_free_principal(ctx, client);
+    context_put(pc, ctx);
+    return rc;
+}
+
+/* ---- reasons ---- */
+
+adb_auth_reason adb_pwcheck_reason(long code, uint32_t ntstatus, bool *needs_state)
+{
+    bool needs = false;
+    adb_auth_reason r;
+
+    switch (code) {
+    case 0:
+        r = ADB_AUTH_OK;
+        break;
+    case KRB5KDC_ERR_PREAUTH_FAILED:
+    case KRB5KRB_AP_ERR_BAD_INTEGRITY:
+        r = ADB_AUTH_INVALID_CREDENTIALS;
+        break;
+    case KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN:
+        r = ADB_AUTH_UNKNOWN_USER;
+        break;
+    case KRB5KDC_ERR_CLIENT_REVOKED:
+    case KRB5KDC_ERR_POLICY:
+        switch (ntstatus) {
+        case ADB_NTSTATUS_ACCOUNT_DISABLED: r = ADB_AUTH_ACCOUNT_DISABLED; break;
+        case ADB_NTSTATUS_ACCOUNT_LOCKED_OUT: r = ADB_AUTH_ACCOUNT_LOCKED; break;
+        case ADB_NTSTATUS_ACCOUNT_EXPIRED: r = ADB_AUTH_ACCOUNT_EXPIRED; break;
+        case ADB_NTSTATUS_INVALID_LOGON_HOURS:
+        case ADB_NTSTATUS_INVALID_WORKSTATION:
+        case ADB_NTSTATUS_ACCOUNT_RESTRICTION:
+            r = ADB_AUTH_ACCOUNT_RESTRICTED;
+            break;
+        default:
+            r = ADB_AUTH_ACCOUNT_RESTRICTED;
+            needs = true;
+        }
+        break;
+    case KRB5KDC_ERR_KEY_EXP:
+        if (ntstatus == ADB_NTSTATUS_PASSWORD_MUST_CHANGE)
+            r = ADB_AUTH_PASSWORD_MUST_CHANGE;
+        else if (ntstatus == ADB_NTSTATUS_PASSWORD_EXPIRED)
+            r = ADB_AUTH_PASSWORD_EXPIRED;
+        else {
+            r = ADB_AUTH_PASSWORD_EXPIRED;
+            needs = true;
+        }
+        break;
+    case KRB5KRB_AP_ERR_SKEW:
+        r = ADB_AUTH_CLOCK_SKEW;
+        break;
+    case KRB5_KDC_UNREACH:
+    case KRB5_REALM_CANT_RESOLVE:
+    case KRB5_REALM_UNKNOWN:   /* no KDC known for the realm */
+        r = ADB_AUTH_DC_UNAVAILABLE;
+        break;
+    default:
+        r = ADB_AUTH_NONE;
+    }
+    if (needs_state != NULL)
+        *needs_state = needs;
+    return r;
+}
+
+/* The fields of one PA-DATA or KERB-ERROR-DATA, [1] INTEGER and [2] OCTET
+ * STRING OPTIONAL; ber holds the SEQUENCE's contents only. */
+static bool typed_fields(BerElement *ber, ber_int_t *type, struct berval *value)
+{
+    ber_len_t len;
+    ber_tag_t tag;
+
+    value->bv_len = 0;
+    value->bv_val = NULL;
+    if (ber_peek_tag(ber, &len) != (LBER_CLASS_CONTEXT | LBER_CONSTRUCTED | 1) || ber_scanf(ber, "{") == LBER_ERROR
+        || ber_peek_tag(ber, &len) != LBER_INTEGER || ber_scanf(ber, "i", type) == LBER_ERROR)
+        return false;
+    if ((tag = ber_peek_tag(ber, &len)) == LBER_DEFAULT)
+        return true;   /* no value */
+    return tag == (LBER_CLASS_CONTEXT | LBER_CONSTRUCTED | 2) && ber_scanf(ber, "{") != LBER_ERROR
+           && ber_peek_tag(ber, &len) == LBER_OCTETSTRING && ber_scanf(ber, "m", value) != LBER_ERROR;
+}
+
+static bool status_of(ber_int_t type, const struct berval *v, uint32_t *ntstatus)
+{
+    const unsigned char *b = (const unsigned char *)v->bv_val;
+
+    if (type != PA_PW_SALT || v->bv_len != NTSTATUS_VALUE_LEN)
+        return false;
+    *ntstatus = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    return (*ntstatus & 0xC0000000u) == 0xC0000000u;   /* an error status */
+}
+
+/* Parses the contents of one SEQUENCE (given as bytes) with typed_fields. */
+static bool entry_status(const struct berval *contents, uint32_t *ntstatus)
+{
+    struct berval copy = *contents;
+    BerElement *ber = ber_init(&copy);
+    struct berval value;
+    ber_int_t type;
+    bool found;
+
+    if (ber == NULL)
+        return false;
+    found = typed_fields(ber, &type, &value) && status_of(type, &value, ntstatus);
+    ber_free(ber, 1);
+    return found;
+}
+
+bool adb_pwcheck_edata_ntstatus(const void *edata, size_t len, uint32_t *ntstatus)
+{
+    struct berval bv, contents, item;
+    BerElement *top = NULL, *seq = NULL;
+    ber_len_t l;
+    bool found = false;
+
+    *ntstatus = 0;
+    if (edata == NULL || len < 2 || len > 65536)
+        return false;
+    bv.bv_val = (char *)(uintptr_t)edata;   /* ber_init copies, never writes */
+    bv.bv_len = len;
+    /* ber_skip_element hands out an element's contents, bounded by its
+     * length: a malformed element cannot make the walk leave it. */
+    if ((top = ber_init(&bv)) == NULL || ber_skip_element(top, &contents) != LBER_SEQUENCE
+        || (seq = ber_init(&contents)) == NULL)
+        goto out;
+    if (ber_peek_tag(seq, &l) == (LBER_CLASS_CONTEXT | LBER_CONSTRUCTED | 1)) {
+        found = entry_status(&contents, ntstatus);   /* KERB-ERROR-DATA */
+        goto out;
+    }
+    /* METHOD-DATA: SEQUENCE OF PA-DATA. */
+    while (!found && ber_peek_tag(seq, &l) == LBER_SEQUENCE && ber_skip_element(seq, &item) == LBER_SEQUENCE)
+        found = entry_status(&item, ntstatus);
+out:
+    if (!found)
+        *ntstatus = 0;
+    if (seq != NULL)
+        ber_free(seq, 1);
+    if (top != NULL)
+        ber_free(top, 1);
+    return found;
+}
+
+/* ---- the account's state ---- */
+
+#define FILETIME_UNIX_EPOCH 116444736000000000LL   /* 1970-01-01 in 100 ns since 1601 */
+
+adb_code adb_account_state_from_entry(const adb_ldap_entry *e, adb_account_state *out, adb_error *err)
+{
+    int64_t v;
+
+    memset(out, 0, sizeof *out);
+    if (!adb_ldap_entry_int64(e, "userAccountControl", &v) || v < INT32_MIN || v > UINT32_MAX)
+        return adb_error_set(err, ADB_E_PROTOCOL, "%s: no valid userAccountControl", e->dn != NULL ? e->dn : "(entry)");
+    out->uac = (uint32_t)v;
+    if (adb_ldap_entry_int64(e, "msDS-User-Account-Control-Computed", &v) && v >= INT32_MIN && v <= UINT32_MAX) {
+        out->has_uac_computed = true;
+        out->uac_computed = (uint32_t)v;
+    }
+    if (adb_ldap_entry_int64(e, "lockoutTime", &v))
+        out->lockout_time = v;
+    if (adb_ldap_entry_int64(e, "accountExpires", &v))
+        out->account_expires = v;
+    if (adb_ldap_entry_int64(e, "pwdLastSet", &v)) {
+        out->has_pwd_last_set = true;
+        out->pwd_last_set = v;
+    }
+    return ADB_OK;
+}
+
+static const char *const state_attrs[] = {
+    "userAccountControl", "msDS-User-Account-Control-Computed", "lockoutTime", "accountExpires", "pwdLastSet", NULL,
+};
+
+/* The DN of a user by UPN or sAMAccountName under base. */
+static adb_code find_user(adb_ldap_conn *c, const char *base, const char *user, char **dn, adb_error *err)
+{
+    static const char *const no_attrs[] = { "1.1", NULL };
+    adb_ldap_search *s = NULL;
+    adb_ldap_entry *e = NULL, *e2 = NULL;
+    char *filter = NULL;
+    adb_code rc;
+
+    *dn = NULL;
+    rc = strchr(user, '@') != NULL
+             ? adb_filter_build(&filter, err, "(&(sAMAccountType=805306368)(userPrincipalName=%v))", user)
+             : adb_filter_build(&filter, err, "(&(sAMAccountType=805306368)(sAMAccountName=%v))", user);
+    if (rc != ADB_OK)
+        return rc;
+    if ((rc = adb_ldap_search_begin(c, base, ADB_LDAP_SCOPE_SUBTREE, filter, no_attrs, 0, &s, err)) != ADB_OK
+        || (rc = adb_ldap_search_next(s, &e, err)) != ADB_OK)
+        goto out;
+    if (e == NULL) {
+        rc = adb_error_set(err, ADB_E_NOT_FOUND, "no user %s under %s on %s", user, base, adb_ldap_host(c));
+        goto out;
+    }
+    if ((rc = adb_ldap_search_next(s, &e2, err)) != ADB_OK)
+        goto out;
+    if (e2 != NULL) {
+        rc = adb_error_set(err, ADB_E_AMBIGUOUS, "more than one user %s under %s", user, base);
+        goto out;
+    }
+    if ((*dn = strdup(e->dn)) == NULL)
+        rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
+out:
+    adb_ldap_entry_free(e);
+    adb_ldap_entry_free(e2);
+    if (s != NULL)
+        adb_ldap_search_end(s);
+    free(filter);
+    return rc;
+}
+
+static bool looks_like_dn(const char *s)
+{
+    const char *eq = strchr(s, '=');
+    return eq != NULL && eq > s && strchr(s, '@') == NULL;
+}
+
+adb_code adb_account_state_read(adb_ldap_conn *c, const char *base_dn, const char *user, adb_account_state *out,
+                                char **dn_out, adb_error *err)
+{
+    static const char *const root_attrs[] = { "defaultNamingContext", NULL };
+    adb_ldap_entry *e = NULL;
+    char *dn = NULL, base[1024];
+    adb_code rc;
+
+    memset(out, 0, sizeof *out);
+    if (dn_out != NULL)
+        *dn_out = NULL;
+    if (looks_like_dn(user)) {
+        if ((dn = strdup(user)) == NULL)
+            return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    } else {
+        if (base_dn == NULL) {
+            if ((rc = adb_ldap_read(c, "", NULL, root_attrs, &e, err)) != ADB_OK)
+                return rc;
+            base_dn = adb_ldap_entry_str(e, "defaultNamingContext", base, sizeof base);
+            adb_ldap_entry_free(e);
+            e = NULL;
+            if (base_dn == NULL)
+                return adb_error_set(err, ADB_E_PROTOCOL, "%s has no defaultNamingContext", adb_ldap_host(c));
+        }
+        if ((rc = find_user(c, base_dn, user, &dn, err)) != ADB_OK)
+            return rc;
+    }
+    /* A base read: msDS-User-Account-Control-Computed is constructed and
+     * AD returns it only there. */
+    if ((rc = adb_ldap_read(c, dn, NULL, state_attrs, &e, err)) == ADB_OK)
+        rc = adb_account_state_from_entry(e, out, err);
+    adb_ldap_entry_free(e);
+    if (rc == ADB_OK && dn_out != NULL)
+        *dn_out = dn;
+    else
+        free(dn);
+    return rc;
+}
+
+static bool filetime_passed(int64_t ft, time_t now)
+{
+    if (ft <= 0 || ft == INT64_MAX)
+        return false;   /* never */
+    return (ft - FILETIME_UNIX_EPOCH) / 10000000 <= (int64_t)now;
+}
+
+adb_auth_reason adb_account_state_reason(adb_auth_reason provisional, const adb_account_state *st, time_t now)
+{
+    switch (provisional) {
+    case ADB_AUTH_ACCOUNT_RESTRICTED:   /* client revoked, no NTSTATUS */
+        if (st->uac & ADB_UAC_ACCOUNTDISABLE)
+            return ADB_AUTH_ACCOUNT_DISABLED;
+        if (st->has_uac_computed ? (st->uac_computed & ADB_UAC_LOCKOUT) != 0 : st->lockout_time > 0)
+            return ADB_AUTH_ACCOUNT_LOCKED;
+        if (filetime_passed(st->account_expires, now))
+            return ADB_AUTH_ACCOUNT_EXPIRED;
+        return ADB_AUTH_ACCOUNT_RESTRICTED;
+    case ADB_AUTH_PASSWORD_EXPIRED:     /* key expired, no NTSTATUS */
+        return st->has_pwd_last_set && st->pwd_last_set == 0 ? ADB_AUTH_PASSWORD_MUST_CHANGE
+                                                             : ADB_AUTH_PASSWORD_EXPIRED;
+    default:
+        return provisional;
+    }
+}
+
+void adb_pwcheck_resolve(adb_pwcheck_result *r, const adb_account_state *st, time_t now)
+{
+    if (!r->needs_account_state)
+        return;
+    r->reason = adb_account_state_reason(r->reason, st, now);
+    r->needs_account_state = false;
+}

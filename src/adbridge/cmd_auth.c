@@ -1,0 +1,353 @@
+/* Credential commands of the CLI (see cmd_auth.h).  Thin: parse the
+ * arguments, call keystore.h / pwcheck.h, print a table or JSON. */
+#include "config.h"
+
+#include "cmd_auth.h"
+
+#include <adbridge/keystore.h>
+#include <adbridge/krb.h>
+#include <adbridge/locator.h>
+#include <adbridge/pool.h>
+#include <adbridge/pwcheck.h>
+#include <adbridge/secmem.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+enum { CLI_OK = 0, CLI_NOT_OK = 1, CLI_ERROR = 2 };
+enum { OPT_JSON = 1, OPT_GRACE, OPT_STDIN };
+
+static int fail(const char *cmd, const adb_error *err)
+{
+    fprintf(stderr, "adbridge %s: %s: %s\n", cmd, adb_code_name(err->code), err->message);
+    return CLI_ERROR;
+}
+
+static void harden(const char *cmd)
+{
+    adb_error err = { 0 };
+
+    if (adb_secmem_harden_process(&err) != ADB_OK)
+        fprintf(stderr, "adbridge %s: warning: %s\n", cmd, err.message);
+}
+
+static void print_json(json_t *j)
+{
+    char *text = json_dumps(j, JSON_INDENT(2));
+
+    if (text != NULL)
+        printf("%s\n", text);
+    free(text);
+    json_decref(j);
+}
+
+static const char *utc(time_t t, char *buf, size_t size)
+{
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, size, "%lld", (long long)t);
+    return buf;
+}
+
+/* ---- key show | key rotate ---- */
+
+static json_t *key_json(const adb_key_info *k)
+{
+    char created[32], expires[32];
+    json_t *j = json_pack("{s:s,s:s,s:s}", "key_id", k->key_id, "public_key", k->public_key, "created",
+                          utc(k->created, created, sizeof created));
+
+    if (j != NULL && k->expires != 0)
+        json_object_set_new(j, "expires", json_string(utc(k->expires, expires, sizeof expires)));
+    return j;
+}
+
+static void print_keys(const adb_keystore *ks, const adb_key_info *keys, size_t n, bool json)
+{
+    char t1[32], t2[32];
+
+    if (json) {
+        json_t *j = key_json(&keys[0]), *old = json_array();
+        for (size_t i = 1; i < n; i++)
+            json_array_append_new(old, key_json(&keys[i]));
+        json_object_set_new(j, "old_keys", old);
+        json_object_set_new(j, "key_file", json_string(adb_keystore_path(ks)));
+        print_json(j);
+        return;
+    }
+    printf("%-12s %s\n", "key file", adb_keystore_path(ks));
+    printf("%-12s %s\n", "key id", keys[0].key_id);
+    printf("%-12s %s\n", "public key", keys[0].public_key);
+    printf("%-12s %s\n", "created", utc(keys[0].created, t1, sizeof t1));
+    if (n == 1)
+        printf("%-12s none\n", "old keys");
+    for (size_t i = 1; i < n; i++)
+        printf("%-12s %s  created %s  usable until %s\n", i == 1 ? "old keys" : "", keys[i].key_id,
+               utc(keys[i].created, t1, sizeof t1), utc(keys[i].expires, t2, sizeof t2));
+}
+
+int cmd_key(adb_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, OPT_JSON },
+        { "grace", required_argument, NULL, OPT_GRACE },
+        { NULL, 0, NULL, 0 },
+    };
+    adb_key_info keys[ADB_KEYSTORE_MAX_KEYS];
+    adb_keystore *ks;
+    adb_error err = { 0 };
+    long grace = ADB_KEYSTORE_DEFAULT_GRACE_S;
+    bool json = false, grace_set = false;
+    const char *verb;
+    int opt, rc = CLI_OK;
+
+    optind = 0;   /* GNU getopt: start over (main parsed its own options) */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *end;
+        switch (opt) {
+        case OPT_JSON: json = true; break;
+        case OPT_GRACE:
+            errno = 0;
+            grace = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || errno != 0 || grace < 0) {
+                fprintf(stderr, "adbridge key: --grace wants a number of seconds, not '%s'\n", optarg);
+                return CLI_ERROR;
+            }
+            grace_set = true;
+            break;
+        default:
+            fprintf(stderr, "adbridge key: '%s' is not an option of this command (see adbridge --help)\n",
+                    argv[optind - 1]);
+            return CLI_ERROR;
+        }
+    }
+    verb = optind < argc ? argv[optind] : NULL;
+    if (argc - optind != 1 || (strcmp(verb, "show") != 0 && strcmp(verb, "rotate") != 0)) {
+        fprintf(stderr, "adbridge key: expected 'show' or 'rotate' (see adbridge --help)\n");
+        return CLI_ERROR;
+    }
+    if (grace_set && strcmp(verb, "rotate") != 0) {
+        fprintf(stderr, "adbridge key show: --grace belongs to 'key rotate'\n");
+        return CLI_ERROR;
+    }
+    harden("key");
+    if (adb_keystore_open(ctx->config->state_dir, NULL, &ks, &err) != ADB_OK)
+        return fail("key", &err);
+    if (strcmp(verb, "rotate") == 0 && adb_keystore_rotate(ks, grace, NULL, &err) != ADB_OK)
+        rc = fail("key rotate", &err);
+    if (rc == CLI_OK)
+        print_keys(ks, keys, adb_keystore_keys(ks, keys, ADB_KEYSTORE_MAX_KEYS), json);
+    adb_keystore_free(ks);
+    return rc;
+}
+
+/* ---- auth ---- */
+
+/* One line into a secret, with read(2) byte by byte: no stdio buffer ever
+ * holds the password.  From the terminal (echo off) or from stdin. */
+static adb_code read_password(const char *user, bool from_stdin, adb_secret **out, adb_error *err)
+{
+    struct termios saved, quiet;
+    bool restore = false;
+    adb_secret *s;
+    unsigned char *p;
+    size_t len = 0;
+    adb_code rc = ADB_OK;
+    int fd = STDIN_FILENO;
+
+    *out = NULL;
+    if (!from_stdin) {
+        if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+            return adb_error_set(err, ADB_E_INVALID_REQUEST, "no terminal to read the password from (%s): "
+                                 "give it on standard input with --stdin", strerror(errno));
+        if (tcgetattr(fd, &saved) == 0) {
+            quiet = saved;
+            quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+            restore = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
+        }
+        dprintf(fd, "Password for %s: ", user);
+    }
+    if ((rc = adb_secret_new(ADB_PWCHECK_PASSWORD_MAX + 1, &s, err)) != ADB_OK)
+        goto out;
+    p = adb_secret_data(s);
+    for (;;) {
+        unsigned char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = adb_error_set(err, ADB_E_IO, "cannot read the password: %s", strerror(errno));
+            break;
+        }
+        if (r == 0 || c == '\n')
+            break;
+        if (len == adb_secret_cap(s)) {
+            rc = adb_error_set(err, ADB_E_INVALID_REQUEST, "the password is longer than %d bytes",
+                               ADB_PWCHECK_PASSWORD_MAX);
+            break;
+        }
+        p[len++] = c;
+        c = 0;
+    }
+    if (len > 0 && p[len - 1] == '\r')
+        len--;
+    adb_secret_set_len(s, len);
+    if (rc == ADB_OK)
+        *out = s;
+    else
+        adb_secret_free(s);
+out:
+    if (!from_stdin) {
+        if (restore)
+            tcsetattr(fd, TCSAFLUSH, &saved);
+        dprintf(fd, "\n");
+        close(fd);
+    }
+    return rc;
+}
+
+typedef struct state_read {
+    const char *user;
+    adb_account_state st;
+} state_read;
+
+static adb_code read_state(adb_ldap_conn *c, void *arg, adb_error *err)
+{
+    state_read *r = arg;
+    return adb_account_state_read(c, NULL, r->user, &r->st, NULL, err);
+}
+
+/* Disambiguates a provisional reason with an LDAP read of the account as the
+ * machine account, on a DC of the domain whose KDC answered. */
+static void resolve_from_directory(adb_ctx *ctx, adb_krb *k, const char *user, adb_pwcheck_result *res)
+{
+    char domain[256];
+    state_read r = { .user = user };
+    adb_locator *loc = NULL;
+    adb_pool *pool = NULL;
+    adb_error err = { 0 };
+
+    snprintf(domain, sizeof domain, "%s", res->realm[0] != '\0' ? res->realm : adb_krb_realm(k));
+    for (char *p = domain; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    if (adb_krb_refresh(k, false, &err) == ADB_OK && adb_locator_new(ctx->config, &ctx->log, &loc, &err) == ADB_OK
+        && adb_pool_new(loc, k, NULL, &ctx->log, &pool, &err) == ADB_OK
+        && adb_pool_run(pool, domain, ADB_POOL_DC, read_state, &r, &err) == ADB_OK)
+        adb_pwcheck_resolve(res, &r.st, time(NULL));
+    else
+        fprintf(stderr, "adbridge auth: warning: cannot read the account's state to tell why the KDC refused it "
+                "(%s: %s); the reason below is the KDC's only\n", adb_code_name(err.code), err.message);
+    adb_pool_free(pool);
+    adb_locator_free(loc);
+}
+
+static void print_result(const char *user, const adb_pwcheck_result *res, const adb_error *detail, bool json)
+{
+    char ntstatus[16] = "";
+
+    if (res->ntstatus != 0)
+        snprintf(ntstatus, sizeof ntstatus, "0x%08X", (unsigned)res->ntstatus);
+    if (json) {
+        json_t *j = json_pack("{s:s,s:s,s:I}", "user", user, "result", adb_auth_reason_name(res->reason),
+                              "krb5_error", (json_int_t)res->krb5_code);
+        if (res->principal[0] != '\0')
+            json_object_set_new(j, "principal", json_string(res->principal));
+        if (res->realm[0] != '\0')
+            json_object_set_new(j, "realm", json_string(res->realm));
+        if (res->kdc[0] != '\0')
+            json_object_set_new(j, "kdc", json_string(res->kdc));
+        if (ntstatus[0] != '\0')
+            json_object_set_new(j, "ntstatus", json_string(ntstatus));
+        if (detail->message[0] != '\0')
+            json_object_set_new(j, "detail", json_string(detail->message));
+        print_json(j);
+        return;
+    }
+    printf("%-10s %s\n", "result", adb_auth_reason_name(res->reason));
+    printf("%-10s %s\n", "user", user);
+    if (res->principal[0] != '\0')
+        printf("%-10s %s\n", "principal", res->principal);
+    if (res->realm[0] != '\0')
+        printf("%-10s %s\n", "realm", res->realm);
+    if (res->kdc[0] != '\0')
+        printf("%-10s %s\n", "kdc", res->kdc);
+    if (ntstatus[0] != '\0')
+        printf("%-10s %s\n", "ntstatus", ntstatus);
+    if (detail->message[0] != '\0')
+        printf("%-10s %s\n", "detail", detail->message);
+}
+
+int cmd_auth(adb_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, OPT_JSON },
+        { "stdin", no_argument, NULL, OPT_STDIN },
+        { NULL, 0, NULL, 0 },
+    };
+    const adb_config *cfg = ctx->config;
+    adb_secret *password = NULL;
+    adb_pwcheck_result res;
+    adb_pwcheck *pc = NULL;
+    adb_krb *k = NULL;
+    adb_error err = { 0 }, detail = { 0 };
+    bool json = false, from_stdin = false;
+    char quoted[600];
+    const char *user;
+    int opt, rc;
+
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_JSON: json = true; break;
+        case OPT_STDIN: from_stdin = true; break;
+        default:
+            fprintf(stderr, "adbridge auth: '%s' is not an option of this command (see adbridge --help)\n",
+                    argv[optind - 1]);
+            return CLI_ERROR;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "adbridge auth: expected one user (alice@example.com or alice)\n");
+        return CLI_ERROR;
+    }
+    user = argv[optind];
+    harden("auth");
+    if (read_password(user, from_stdin, &password, &err) != ADB_OK)
+        return fail("auth", &err);
+    if (adb_krb_new(cfg->keytab, cfg->machine_principal, &k, &err) != ADB_OK
+        || adb_pwcheck_new(k, NULL, &pc, &err) != ADB_OK) {
+        rc = fail("auth", &err);
+        goto out;
+    }
+    if (adb_pwcheck_password(pc, user, password, &res, &detail) != ADB_OK) {
+        adb_log(&ctx->log, ADB_LOG_WARN, "auth_error", "user=%s code=%s", adb_log_value(quoted, sizeof quoted, user),
+                adb_code_name(detail.code));
+        rc = fail("auth", &detail);
+        goto out;
+    }
+    adb_secret_free(password);   /* not needed any more: wipe it now */
+    password = NULL;
+    if (res.needs_account_state)
+        resolve_from_directory(ctx, k, user, &res);
+    adb_log(&ctx->log, ADB_LOG_INFO, "auth", "user=%s result=%s kdc=%s", adb_log_value(quoted, sizeof quoted, user),
+            adb_auth_reason_name(res.reason), res.kdc[0] != '\0' ? res.kdc : "-");
+    print_result(user, &res, &detail, json);
+    rc = res.reason == ADB_AUTH_OK ? CLI_OK : CLI_NOT_OK;
+out:
+    adb_secret_free(password);
+    adb_pwcheck_free(pc);
+    adb_krb_free(k);
+    return rc;
+}
