@@ -23,6 +23,49 @@ typedef struct adb_domain_config {
     size_t n_dcs;
 } adb_domain_config;
 
+/* How LDAP connections are protected ("ldap" object). */
+typedef enum adb_ldap_tls {
+    ADB_LDAP_TLS_OFF = 0,        /* plain 389, SASL GSSAPI sign+seal (default) */
+    ADB_LDAP_TLS_STARTTLS,       /* 389 + StartTLS, then SASL */
+    ADB_LDAP_TLS_LDAPS,          /* 636, TLS from the first byte, then SASL */
+} adb_ldap_tls;
+
+typedef struct adb_ldap_config {
+    adb_ldap_tls tls;
+    char *ca_file;               /* CA bundle for starttls/ldaps; NULL: system CAs */
+} adb_ldap_config;
+
+/* Password checks ("auth" object). */
+typedef struct adb_auth_config {
+    unsigned lockout_threshold;  /* bridge's smart-lockout threshold; 0: derived from AD's (lockout.h) */
+    long lockout_window_s;       /* when AD's window is unknown; 0: 1800 */
+    bool allow_plaintext_password; /* accept "password" in auth requests (local test setups only) */
+    long key_grace_s;            /* grace of an old key after rotation; default ADB_KEYSTORE_DEFAULT_GRACE_S */
+} adb_auth_config;
+
+/* HTTP CONNECT proxy for the cloud link ("broker.proxy"). */
+typedef struct adb_proxy_config {
+    char *host;                  /* NULL: no proxy */
+    unsigned port;
+    char *credentials_file;      /* "user:password", mode 0600; NULL: no Proxy-Authorization */
+} adb_proxy_config;
+
+/* The cloud link ("broker" object; absent: the daemon has no link). */
+typedef struct adb_broker_config {
+    char *url;                   /* amqp://host[:port] or amqps://host[:port]; NULL: not configured */
+    char *address;               /* request queue / address; default "adbridge.requests" */
+    char *sasl_mechanisms;       /* space-separated, e.g. "PLAIN"; NULL: proton's default choice */
+    char *username;              /* for PLAIN */
+    char *password_file;         /* the broker password, mode 0600 */
+    char *ca_file;               /* amqps: CA bundle to verify the broker; NULL: system CAs */
+    char *cert_file, *key_file;  /* amqps client certificate (SASL EXTERNAL) */
+    char *virtual_host;          /* AMQP open hostname; NULL: the URL's host */
+    adb_proxy_config proxy;
+    size_t max_message_bytes;    /* bigger requests are refused; default 65536 */
+    unsigned workers;            /* concurrent requests; default 4 */
+    unsigned reconnect_max_s;    /* backoff cap; default 60 */
+} adb_broker_config;
+
 typedef struct adb_config {
     char *path;                  /* where it was read from */
     char *state_dir;
@@ -33,6 +76,9 @@ typedef struct adb_config {
     adb_log_level log_level;
     adb_domain_config *domains;
     size_t n_domains;
+    adb_ldap_config ldap;
+    adb_auth_config auth;
+    adb_broker_config broker;
 } adb_config;
 
 /* --config value, else $ADBRIDGE_CONFIG, else ADB_DEFAULT_CONFIG_PATH. */

@@ -138,4 +138,10 @@ typedef struct adb_dir_stats {
 
 void adb_dir_stats_get(adb_dir *d, adb_dir_stats *out);
 
+/* The stack's parts, for modules built on the directory (auth.h, health). */
+adb_locator *adb_dir_locator(adb_dir *d);
+adb_pool *adb_dir_pool(adb_dir *d);
+adb_krb *adb_dir_krb(adb_dir *d);
+const adb_config *adb_dir_config(const adb_dir *d);
+
 #endif

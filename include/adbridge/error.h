@@ -28,6 +28,9 @@ typedef enum adb_code {
     ADB_E_NOMEM,
     ADB_E_INTERNAL,
     ADB_E_KEY_UNKNOWN,      /* a sealed credential is not for any key of this instance */
+    ADB_E_RETRY,            /* not run (a redelivered password check): send a fresh request */
+    ADB_E_TLS,              /* TLS to a DC failed: handshake, StartTLS, or Kerberos refused inside TLS */
+    ADB_E_TLS_CERT,         /* a DC's certificate failed verification (CA, name, dates) */
     ADB_CODE_COUNT_        /* keep last */
 } adb_code;
 

@@ -79,4 +79,18 @@ void adb_dc_list_free(adb_dc_list *list);
 void adb_locator_mark_down(adb_locator *loc, const char *domain, const char *host);
 void adb_locator_mark_up(adb_locator *loc, const char *domain, const char *host);
 
+/* What the locator knows now, without any network I/O (for `health`). */
+typedef struct adb_dc_health {
+    char domain[256];
+    bool enabled;            /* use for subscriptions */
+    char host[256];          /* "" for a domain with no DC known yet (one row per such domain) */
+    adb_dc_state state;
+    unsigned failures;       /* consecutive failures */
+    long retry_in_s;         /* DOWN: seconds until it is tried again */
+} adb_dc_health;
+
+/* Fills up to max rows (one per known DC of each configured domain) and
+ * returns how many rows there are in all. */
+size_t adb_locator_health(adb_locator *loc, adb_dc_health *out, size_t max);
+
 #endif

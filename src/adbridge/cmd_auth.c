@@ -1,14 +1,12 @@
 /* Credential commands of the CLI (see cmd_auth.h).  Thin: parse the
- * arguments, call keystore.h / pwcheck.h, print a table or JSON. */
+ * arguments, call keystore.h / auth.h, print a table or JSON. */
 #include "config.h"
 
 #include "cmd_auth.h"
 
+#include <adbridge/auth.h>
+#include <adbridge/directory.h>
 #include <adbridge/keystore.h>
-#include <adbridge/krb.h>
-#include <adbridge/locator.h>
-#include <adbridge/pool.h>
-#include <adbridge/pwcheck.h>
 #include <adbridge/secmem.h>
 
 #include <ctype.h>
@@ -24,7 +22,7 @@
 #include <unistd.h>
 
 enum { CLI_OK = 0, CLI_NOT_OK = 1, CLI_ERROR = 2 };
-enum { OPT_JSON = 1, OPT_GRACE, OPT_STDIN };
+enum { OPT_JSON = 1, OPT_GRACE, OPT_STDIN, OPT_GROUPS, OPT_DOMAIN };
 
 static int fail(const char *cmd, const adb_error *err)
 {
@@ -217,75 +215,56 @@ out:
     return rc;
 }
 
-typedef struct state_read {
-    const char *user;
-    adb_account_state st;
-} state_read;
-
-static adb_code read_state(adb_ldap_conn *c, void *arg, adb_error *err)
+static void print_result(const char *user, const adb_auth_result *r, bool json)
 {
-    state_read *r = arg;
-    return adb_account_state_read(c, NULL, r->user, &r->st, NULL, err);
-}
+    const adb_pwcheck_result *k = &r->kerberos;
+    char ntstatus[16] = "", retry[32] = "";
 
-/* Disambiguates a provisional reason with an LDAP read of the account as the
- * machine account, on a DC of the domain whose KDC answered. */
-static void resolve_from_directory(adb_ctx *ctx, adb_krb *k, const char *user, adb_pwcheck_result *res)
-{
-    char domain[256];
-    state_read r = { .user = user };
-    adb_locator *loc = NULL;
-    adb_pool *pool = NULL;
-    adb_error err = { 0 };
-
-    snprintf(domain, sizeof domain, "%s", res->realm[0] != '\0' ? res->realm : adb_krb_realm(k));
-    for (char *p = domain; *p != '\0'; p++)
-        *p = (char)tolower((unsigned char)*p);
-    if (adb_krb_refresh(k, false, &err) == ADB_OK && adb_locator_new(ctx->config, &ctx->log, &loc, &err) == ADB_OK
-        && adb_pool_new(loc, k, NULL, &ctx->log, &pool, &err) == ADB_OK
-        && adb_pool_run(pool, domain, ADB_POOL_DC, read_state, &r, &err) == ADB_OK)
-        adb_pwcheck_resolve(res, &r.st, time(NULL));
-    else
-        fprintf(stderr, "adbridge auth: warning: cannot read the account's state to tell why the KDC refused it "
-                "(%s: %s); the reason below is the KDC's only\n", adb_code_name(err.code), err.message);
-    adb_pool_free(pool);
-    adb_locator_free(loc);
-}
-
-static void print_result(const char *user, const adb_pwcheck_result *res, const adb_error *detail, bool json)
-{
-    char ntstatus[16] = "";
-
-    if (res->ntstatus != 0)
-        snprintf(ntstatus, sizeof ntstatus, "0x%08X", (unsigned)res->ntstatus);
+    if (k->ntstatus != 0)
+        snprintf(ntstatus, sizeof ntstatus, "0x%08X", (unsigned)k->ntstatus);
+    if (r->retry_at != 0)
+        utc(r->retry_at, retry, sizeof retry);
     if (json) {
-        json_t *j = json_pack("{s:s,s:s,s:I}", "user", user, "result", adb_auth_reason_name(res->reason),
-                              "krb5_error", (json_int_t)res->krb5_code);
-        if (res->principal[0] != '\0')
-            json_object_set_new(j, "principal", json_string(res->principal));
-        if (res->realm[0] != '\0')
-            json_object_set_new(j, "realm", json_string(res->realm));
-        if (res->kdc[0] != '\0')
-            json_object_set_new(j, "kdc", json_string(res->kdc));
+        json_t *j = json_pack("{s:s,s:s}", "user", user, "result", adb_auth_reason_name(r->reason));
+        if (r->user != NULL)
+            json_object_set_new(j, "object", adb_object_to_json(r->user));
+        if (r->groups.n > 0)
+            json_object_set_new(j, "groups", adb_object_list_to_json(&r->groups));
+        if (retry[0] != '\0')
+            json_object_set_new(j, "retry_at", json_string(retry));
+        if (k->principal[0] != '\0')
+            json_object_set_new(j, "principal", json_string(k->principal));
+        if (k->realm[0] != '\0')
+            json_object_set_new(j, "realm", json_string(k->realm));
+        if (k->kdc[0] != '\0')
+            json_object_set_new(j, "kdc", json_string(k->kdc));
+        if (k->krb5_code != 0)
+            json_object_set_new(j, "krb5_error", json_integer(k->krb5_code));
         if (ntstatus[0] != '\0')
             json_object_set_new(j, "ntstatus", json_string(ntstatus));
-        if (detail->message[0] != '\0')
-            json_object_set_new(j, "detail", json_string(detail->message));
+        if (r->detail[0] != '\0')
+            json_object_set_new(j, "detail", json_string(r->detail));
         print_json(j);
         return;
     }
-    printf("%-10s %s\n", "result", adb_auth_reason_name(res->reason));
+    printf("%-10s %s\n", "result", adb_auth_reason_name(r->reason));
     printf("%-10s %s\n", "user", user);
-    if (res->principal[0] != '\0')
-        printf("%-10s %s\n", "principal", res->principal);
-    if (res->realm[0] != '\0')
-        printf("%-10s %s\n", "realm", res->realm);
-    if (res->kdc[0] != '\0')
-        printf("%-10s %s\n", "kdc", res->kdc);
+    if (r->user != NULL)
+        printf("%-10s %s\n", "dn", r->user->dn);
+    if (k->principal[0] != '\0')
+        printf("%-10s %s\n", "principal", k->principal);
+    if (k->realm[0] != '\0')
+        printf("%-10s %s\n", "realm", k->realm);
+    if (k->kdc[0] != '\0')
+        printf("%-10s %s\n", "kdc", k->kdc);
     if (ntstatus[0] != '\0')
         printf("%-10s %s\n", "ntstatus", ntstatus);
-    if (detail->message[0] != '\0')
-        printf("%-10s %s\n", "detail", detail->message);
+    if (retry[0] != '\0')
+        printf("%-10s %s\n", "retry at", retry);
+    if (r->detail[0] != '\0')
+        printf("%-10s %s\n", "detail", r->detail);
+    for (size_t i = 0; i < r->groups.n; i++)
+        printf("%-10s %s\n", i == 0 ? "groups" : "", r->groups.items[i]->dn);
 }
 
 int cmd_auth(adb_ctx *ctx, int argc, char **argv)
@@ -293,17 +272,17 @@ int cmd_auth(adb_ctx *ctx, int argc, char **argv)
     static const struct option opts[] = {
         { "json", no_argument, NULL, OPT_JSON },
         { "stdin", no_argument, NULL, OPT_STDIN },
+        { "groups", no_argument, NULL, OPT_GROUPS },
+        { "domain", required_argument, NULL, OPT_DOMAIN },
         { NULL, 0, NULL, 0 },
     };
-    const adb_config *cfg = ctx->config;
+    adb_auth_request req = { 0 };
+    adb_auth_result res = { 0 };
     adb_secret *password = NULL;
-    adb_pwcheck_result res;
-    adb_pwcheck *pc = NULL;
-    adb_krb *k = NULL;
-    adb_error err = { 0 }, detail = { 0 };
+    adb_dir *dir = NULL;
+    adb_auth *auth = NULL;
+    adb_error err = { 0 };
     bool json = false, from_stdin = false;
-    char quoted[600];
-    const char *user;
     int opt, rc;
 
     optind = 0;
@@ -312,6 +291,8 @@ int cmd_auth(adb_ctx *ctx, int argc, char **argv)
         switch (opt) {
         case OPT_JSON: json = true; break;
         case OPT_STDIN: from_stdin = true; break;
+        case OPT_GROUPS: req.include_groups = true; break;
+        case OPT_DOMAIN: req.domain = optarg; break;
         default:
             fprintf(stderr, "adbridge auth: '%s' is not an option of this command (see adbridge --help)\n",
                     argv[optind - 1]);
@@ -319,35 +300,29 @@ int cmd_auth(adb_ctx *ctx, int argc, char **argv)
         }
     }
     if (argc - optind != 1) {
-        fprintf(stderr, "adbridge auth: expected one user (alice@example.com or alice)\n");
+        fprintf(stderr, "adbridge auth: expected one user (alice@example.com, EXAMPLE\\alice or alice)\n");
         return CLI_ERROR;
     }
-    user = argv[optind];
+    req.user = argv[optind];
     harden("auth");
-    if (read_password(user, from_stdin, &password, &err) != ADB_OK)
+    if (read_password(req.user, from_stdin, &password, &err) != ADB_OK)
         return fail("auth", &err);
-    if (adb_krb_new(cfg->keytab, cfg->machine_principal, &k, &err) != ADB_OK
-        || adb_pwcheck_new(k, NULL, &pc, &err) != ADB_OK) {
+    req.password = password;
+    if (adb_dir_open(ctx->config, &ctx->log, NULL, &dir, &err) != ADB_OK
+        || adb_auth_new(dir, NULL, ctx->config, &ctx->log, &auth, &err) != ADB_OK) {
         rc = fail("auth", &err);
         goto out;
     }
-    if (adb_pwcheck_password(pc, user, password, &res, &detail) != ADB_OK) {
-        adb_log(&ctx->log, ADB_LOG_WARN, "auth_error", "user=%s code=%s", adb_log_value(quoted, sizeof quoted, user),
-                adb_code_name(detail.code));
-        rc = fail("auth", &detail);
+    if (adb_auth_check(auth, &req, &res, &err) != ADB_OK) {
+        rc = fail("auth", &err);
         goto out;
     }
-    adb_secret_free(password);   /* not needed any more: wipe it now */
-    password = NULL;
-    if (res.needs_account_state)
-        resolve_from_directory(ctx, k, user, &res);
-    adb_log(&ctx->log, ADB_LOG_INFO, "auth", "user=%s result=%s kdc=%s", adb_log_value(quoted, sizeof quoted, user),
-            adb_auth_reason_name(res.reason), res.kdc[0] != '\0' ? res.kdc : "-");
-    print_result(user, &res, &detail, json);
+    print_result(req.user, &res, json);
     rc = res.reason == ADB_AUTH_OK ? CLI_OK : CLI_NOT_OK;
 out:
     adb_secret_free(password);
-    adb_pwcheck_free(pc);
-    adb_krb_free(k);
+    adb_auth_result_clear(&res);
+    adb_auth_free(auth);
+    adb_dir_free(dir);
     return rc;
 }

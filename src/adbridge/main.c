@@ -34,7 +34,7 @@ static const cli_command commands[] = {
     { "members", "GROUP [--transitive] [--limit PAGE] [--domain D] [--json]: a group's members", cmd_members },
     { "domains", "[--json]: forests, domains, trusts and which domains are enabled", cmd_domains },
     { "domain", "enable|disable NAME [--json]: use a domain for subscriptions, or stop", cmd_domain },
-    { "auth", "USER [--stdin] [--json]: check a password (from the terminal, or a line of stdin)", cmd_auth },
+    { "auth", "USER [--domain D] [--groups] [--stdin] [--json]: check a password (from the terminal, or a line of stdin)", cmd_auth },
     { "key", "show|rotate [--grace SECONDS] [--json]: the instance key pair for sealed passwords", cmd_key },
 };
 

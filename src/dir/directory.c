@@ -1960,3 +1960,23 @@ void adb_dir_stats_get(adb_dir *d, adb_dir_stats *out)
     out->topology_reads = d->topology_reads;
     pthread_mutex_unlock(&d->topo_mu);
 }
+
+adb_locator *adb_dir_locator(adb_dir *d)
+{
+    return d->loc;
+}
+
+adb_pool *adb_dir_pool(adb_dir *d)
+{
+    return d->pool;
+}
+
+adb_krb *adb_dir_krb(adb_dir *d)
+{
+    return d->krb;
+}
+
+const adb_config *adb_dir_config(const adb_dir *d)
+{
+    return d->cfg;
+}

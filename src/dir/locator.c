@@ -434,3 +434,55 @@ adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags 
     *out = list;
     return ADB_OK;
 }
+
+static void health_row(adb_dc_health *row, const dom *d, const char *host, adb_dc_state state, int64_t now)
+{
+    memset(row, 0, sizeof *row);
+    snprintf(row->domain, sizeof row->domain, "%s", d->cfg->name);
+    snprintf(row->host, sizeof row->host, "%s", host);
+    row->enabled = d->enabled;
+    row->state = state;
+    for (size_t i = 0; host[0] != '\0' && i < d->n_health; i++) {
+        const health *h = &d->health[i];
+        if (strcasecmp(h->host, host) != 0)
+            continue;
+        row->failures = (unsigned)h->fails;
+        if (h->fails > 0) {
+            row->state = ADB_DC_DOWN;
+            row->retry_in_s = h->retry_at > now ? (long)((h->retry_at - now + 999) / 1000) : 0;
+        }
+    }
+}
+
+size_t adb_locator_health(adb_locator *loc, adb_dc_health *out, size_t max)
+{
+    int64_t now = now_ms();
+    size_t n = 0;
+
+    pthread_mutex_lock(&loc->mu);
+    for (size_t i = 0; i < loc->n; i++) {
+        const dom *d = &loc->doms[i];
+        size_t rows = 0;
+        for (size_t j = 0; j < d->cache[0].n; j++, rows++, n++)
+            if (n < max)
+                health_row(&out[n], d, d->cache[0].dcs[j].host, d->cache[0].dcs[j].state, now);
+        /* DCs that failed but are not in the cached list (it expired). */
+        for (size_t j = 0; j < d->n_health; j++) {
+            bool listed = false;
+            for (size_t k = 0; k < d->cache[0].n && !listed; k++)
+                listed = strcasecmp(d->cache[0].dcs[k].host, d->health[j].host) == 0;
+            if (!listed) {
+                if (n < max)
+                    health_row(&out[n], d, d->health[j].host, ADB_DC_UNTRIED, now);
+                rows++, n++;
+            }
+        }
+        if (rows == 0) {
+            if (n < max)
+                health_row(&out[n], d, "", ADB_DC_UNTRIED, now);
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&loc->mu);
+    return n;
+}

@@ -3,6 +3,7 @@
 
 #include <adbridge/config.h>
 #include <adbridge/fileio.h>
+#include <adbridge/keystore.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -63,6 +64,57 @@ static adb_code get_path(json_t *obj, const char *path, const char *key, const c
         return adb_error_set(err, ADB_E_CONFIG, "%s.%s: must be an absolute path, got '%s'",
                              path, key, *out);
     return ADB_OK;
+}
+
+static adb_code get_bool(json_t *obj, const char *path, const char *key, bool fallback, bool *out, adb_error *err)
+{
+    json_t *v = json_object_get(obj, key);
+
+    *out = fallback;
+    if (v == NULL)
+        return ADB_OK;
+    if (!json_is_boolean(v))
+        return adb_error_set(err, ADB_E_CONFIG, "%s.%s: must be true or false", path, key);
+    *out = json_is_true(v);
+    return ADB_OK;
+}
+
+/* An integer in [min, max], or fallback when absent. */
+static adb_code get_int(json_t *obj, const char *path, const char *key, long long min, long long max,
+                        long long fallback, long long *out, adb_error *err)
+{
+    json_t *v = json_object_get(obj, key);
+
+    *out = fallback;
+    if (v == NULL)
+        return ADB_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return adb_error_set(err, ADB_E_CONFIG, "%s.%s: must be an integer from %lld to %lld", path, key, min, max);
+    *out = json_integer_value(v);
+    return ADB_OK;
+}
+
+/* An optional sub-object: *out is NULL when absent; unknown keys refused. */
+static adb_code get_object(json_t *obj, const char *path, const char *key, const char *const *allowed,
+                           json_t **out, char *sub_path, size_t size, adb_error *err)
+{
+    *out = json_object_get(obj, key);
+    snprintf(sub_path, size, "%s.%s", path, key);
+    if (*out == NULL)
+        return ADB_OK;
+    if (!json_is_object(*out))
+        return adb_error_set(err, ADB_E_CONFIG, "%s: must be an object", sub_path);
+    return check_keys(*out, sub_path, allowed, err);
+}
+
+/* An optional absolute path (no fallback). */
+static adb_code get_opt_path(json_t *obj, const char *path, const char *key, char **out, adb_error *err)
+{
+    adb_code rc = get_string(obj, path, key, false, out, err);
+
+    if (rc == ADB_OK && *out != NULL && (*out)[0] != '/')
+        return adb_error_set(err, ADB_E_CONFIG, "%s.%s: must be an absolute path, got '%s'", path, key, *out);
+    return rc;
 }
 
 /* A list of non-empty strings, each accepted by valid(). */
@@ -167,10 +219,182 @@ static adb_code parse_domain(json_t *obj, const char *path, adb_domain_config *d
                            &d->dcs, &d->n_dcs, err);
 }
 
+static adb_code parse_ldap(json_t *root, adb_ldap_config *l, adb_error *err)
+{
+    static const char *const keys[] = { "tls", "ca_file", NULL };
+    char path[32], *tls = NULL;
+    json_t *obj;
+    adb_code rc;
+
+    l->tls = ADB_LDAP_TLS_OFF;
+    if ((rc = get_object(root, "$", "ldap", keys, &obj, path, sizeof path, err)) != ADB_OK || obj == NULL)
+        return rc;
+    if ((rc = get_string(obj, path, "tls", false, &tls, err)) != ADB_OK
+        || (rc = get_opt_path(obj, path, "ca_file", &l->ca_file, err)) != ADB_OK) {
+        free(tls);
+        return rc;
+    }
+    if (tls == NULL || strcmp(tls, "off") == 0)
+        l->tls = ADB_LDAP_TLS_OFF;
+    else if (strcmp(tls, "starttls") == 0)
+        l->tls = ADB_LDAP_TLS_STARTTLS;
+    else if (strcmp(tls, "ldaps") == 0)
+        l->tls = ADB_LDAP_TLS_LDAPS;
+    else
+        rc = adb_error_set(err, ADB_E_CONFIG, "%s.tls: '%s' is not one of off, starttls, ldaps", path, tls);
+    free(tls);
+    return rc;
+}
+
+static adb_code parse_auth(json_t *root, adb_auth_config *a, adb_error *err)
+{
+    static const char *const keys[] = { "lockout_threshold", "lockout_window_s", "allow_plaintext_password",
+                                        "key_grace_s", NULL };
+    long long threshold, window, grace;
+    char path[32];
+    json_t *obj;
+    adb_code rc;
+
+    if ((rc = get_object(root, "$", "auth", keys, &obj, path, sizeof path, err)) != ADB_OK)
+        return rc;
+    if (obj == NULL)
+        obj = json_object();   /* defaults; a borrowed empty object would leak, so it is freed below */
+    else
+        json_incref(obj);
+    if ((rc = get_int(obj, path, "lockout_threshold", 0, 1000, 0, &threshold, err)) == ADB_OK
+        && (rc = get_int(obj, path, "lockout_window_s", 0, 7L * 24 * 3600, 0, &window, err)) == ADB_OK
+        && (rc = get_int(obj, path, "key_grace_s", 0, 90L * 24 * 3600, ADB_KEYSTORE_DEFAULT_GRACE_S, &grace, err))
+               == ADB_OK
+        && (rc = get_bool(obj, path, "allow_plaintext_password", false, &a->allow_plaintext_password, err))
+               == ADB_OK) {
+        a->lockout_threshold = (unsigned)threshold;
+        a->lockout_window_s = (long)window;
+        a->key_grace_s = (long)grace;
+    }
+    json_decref(obj);
+    return rc;
+}
+
+/* amqp://host[:port] or amqps://host[:port]: no credentials (they come from
+ * files), no path. */
+static adb_code check_broker_url(const char *path, const char *url, adb_error *err)
+{
+    const char *host = strncmp(url, "amqps://", 8) == 0 ? url + 8 : strncmp(url, "amqp://", 7) == 0 ? url + 7 : NULL;
+    char name[256];
+    size_t len;
+
+    if (host == NULL)
+        return adb_error_set(err, ADB_E_CONFIG, "%s.url: '%s' must start with amqp:// or amqps://", path, url);
+    if (strchr(host, '@') != NULL)
+        return adb_error_set(err, ADB_E_CONFIG, "%s.url: must not carry credentials: put the user in "
+                             "broker.username and the password in broker.password_file", path);
+    len = strcspn(host, ":/");
+    if (len == 0 || len >= sizeof name)
+        return adb_error_set(err, ADB_E_CONFIG, "%s.url: '%s' has no valid host", path, url);
+    memcpy(name, host, len);
+    name[len] = '\0';
+    if (!host_valid(name))
+        return adb_error_set(err, ADB_E_CONFIG, "%s.url: '%s' is not a host name or IP address", path, name);
+    host += len;
+    if (*host == ':') {
+        char *end;
+        long port = strtol(host + 1, &end, 10);
+        if (end == host + 1 || *end != '\0' || port < 1 || port > 65535)
+            return adb_error_set(err, ADB_E_CONFIG, "%s.url: '%s' has an invalid port", path, url);
+    } else if (*host != '\0') {
+        return adb_error_set(err, ADB_E_CONFIG, "%s.url: '%s' must be scheme://host[:port] (the queue goes in "
+                             "broker.address)", path, url);
+    }
+    return ADB_OK;
+}
+
+static bool sasl_mechanisms_valid(const char *s)
+{
+    char buf[128];
+
+    if (strlen(s) >= sizeof buf)
+        return false;
+    strcpy(buf, s);
+    for (char *save = NULL, *m = strtok_r(buf, " ", &save); m != NULL; m = strtok_r(NULL, " ", &save))
+        if (strcmp(m, "PLAIN") != 0 && strcmp(m, "EXTERNAL") != 0 && strcmp(m, "ANONYMOUS") != 0)
+            return false;
+    return strspn(s, " ") != strlen(s);
+}
+
+static adb_code parse_proxy(json_t *broker, const char *bpath, adb_proxy_config *p, adb_error *err)
+{
+    static const char *const keys[] = { "host", "port", "credentials_file", NULL };
+    long long port;
+    char path[48];
+    json_t *obj;
+    adb_code rc;
+
+    if ((rc = get_object(broker, bpath, "proxy", keys, &obj, path, sizeof path, err)) != ADB_OK || obj == NULL)
+        return rc;
+    if ((rc = get_string(obj, path, "host", true, &p->host, err)) != ADB_OK
+        || (rc = get_int(obj, path, "port", 1, 65535, 0, &port, err)) != ADB_OK
+        || (rc = get_opt_path(obj, path, "credentials_file", &p->credentials_file, err)) != ADB_OK)
+        return rc;
+    if (!host_valid(p->host))
+        return adb_error_set(err, ADB_E_CONFIG, "%s.host: '%s' is not a host name or IP address", path, p->host);
+    if (port == 0)
+        return adb_error_set(err, ADB_E_CONFIG, "%s.port: required field is missing", path);
+    p->port = (unsigned)port;
+    return ADB_OK;
+}
+
+static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
+{
+    static const char *const keys[] = { "url", "address", "sasl_mechanisms", "username", "password_file",
+                                        "ca_file", "cert_file", "key_file", "virtual_host", "proxy",
+                                        "max_message_bytes", "workers", "reconnect_max_s", NULL };
+    long long max_bytes, workers, reconnect;
+    char path[32];
+    json_t *obj;
+    adb_code rc;
+
+    b->max_message_bytes = 65536;
+    b->workers = 4;
+    b->reconnect_max_s = 60;
+    if ((rc = get_object(root, "$", "broker", keys, &obj, path, sizeof path, err)) != ADB_OK || obj == NULL)
+        return rc;
+    if ((rc = get_string(obj, path, "url", true, &b->url, err)) != ADB_OK
+        || (rc = check_broker_url(path, b->url, err)) != ADB_OK
+        || (rc = get_string(obj, path, "address", false, &b->address, err)) != ADB_OK
+        || (rc = get_string(obj, path, "sasl_mechanisms", false, &b->sasl_mechanisms, err)) != ADB_OK
+        || (rc = get_string(obj, path, "username", false, &b->username, err)) != ADB_OK
+        || (rc = get_opt_path(obj, path, "password_file", &b->password_file, err)) != ADB_OK
+        || (rc = get_opt_path(obj, path, "ca_file", &b->ca_file, err)) != ADB_OK
+        || (rc = get_opt_path(obj, path, "cert_file", &b->cert_file, err)) != ADB_OK
+        || (rc = get_opt_path(obj, path, "key_file", &b->key_file, err)) != ADB_OK
+        || (rc = get_string(obj, path, "virtual_host", false, &b->virtual_host, err)) != ADB_OK
+        || (rc = parse_proxy(obj, path, &b->proxy, err)) != ADB_OK
+        || (rc = get_int(obj, path, "max_message_bytes", 1024, 16L << 20, 65536, &max_bytes, err)) != ADB_OK
+        || (rc = get_int(obj, path, "workers", 1, 256, 4, &workers, err)) != ADB_OK
+        || (rc = get_int(obj, path, "reconnect_max_s", 1, 3600, 60, &reconnect, err)) != ADB_OK)
+        return rc;
+    b->max_message_bytes = (size_t)max_bytes;
+    b->workers = (unsigned)workers;
+    b->reconnect_max_s = (unsigned)reconnect;
+    if (b->address == NULL && (b->address = strdup("adbridge.requests")) == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    if (b->sasl_mechanisms != NULL && !sasl_mechanisms_valid(b->sasl_mechanisms))
+        return adb_error_set(err, ADB_E_CONFIG, "%s.sasl_mechanisms: '%s' must be a space-separated list of "
+                             "PLAIN, EXTERNAL, ANONYMOUS", path, b->sasl_mechanisms);
+    if ((b->username == NULL) != (b->password_file == NULL))
+        return adb_error_set(err, ADB_E_CONFIG, "%s: username and password_file go together (SASL PLAIN)", path);
+    if ((b->cert_file == NULL) != (b->key_file == NULL))
+        return adb_error_set(err, ADB_E_CONFIG, "%s: cert_file and key_file go together (client certificate)",
+                             path);
+    if (strncmp(b->url, "amqps://", 8) != 0 && (b->ca_file != NULL || b->cert_file != NULL))
+        return adb_error_set(err, ADB_E_CONFIG, "%s: ca_file and cert_file need an amqps:// url", path);
+    return ADB_OK;
+}
+
 static adb_code parse_root(json_t *root, adb_config *cfg, adb_error *err)
 {
     static const char *const keys[] = { "state_dir", "keytab", "machine_principal", "dns_servers",
-                                        "log_level", "domains", NULL };
+                                        "log_level", "domains", "ldap", "auth", "broker", NULL };
     char *level = NULL;
     json_t *domains, *d;
     size_t i;
@@ -197,6 +421,9 @@ static adb_code parse_root(json_t *root, adb_config *cfg, adb_error *err)
         return rc;
     }
     free(level);
+    if ((rc = parse_ldap(root, &cfg->ldap, err)) != ADB_OK || (rc = parse_auth(root, &cfg->auth, err)) != ADB_OK
+        || (rc = parse_broker(root, &cfg->broker, err)) != ADB_OK)
+        return rc;
 
     domains = json_object_get(root, "domains");
     if (!json_is_array(domains) || json_array_size(domains) == 0 || json_array_size(domains) > MAX_LIST)
@@ -295,6 +522,18 @@ void adb_config_free(adb_config *cfg)
     free(cfg->state_dir);
     free(cfg->keytab);
     free(cfg->machine_principal);
+    free(cfg->ldap.ca_file);
+    free(cfg->broker.url);
+    free(cfg->broker.address);
+    free(cfg->broker.sasl_mechanisms);
+    free(cfg->broker.username);
+    free(cfg->broker.password_file);
+    free(cfg->broker.ca_file);
+    free(cfg->broker.cert_file);
+    free(cfg->broker.key_file);
+    free(cfg->broker.virtual_host);
+    free(cfg->broker.proxy.host);
+    free(cfg->broker.proxy.credentials_file);
     free(cfg);
 }
 

@@ -26,6 +26,9 @@ static const char *const code_names[ADB_CODE_COUNT_] = {
     [ADB_E_NOMEM] = "out_of_memory",
     [ADB_E_INTERNAL] = "internal_error",
     [ADB_E_KEY_UNKNOWN] = "key_unknown",
+    [ADB_E_RETRY] = "retry",
+    [ADB_E_TLS] = "tls_error",
+    [ADB_E_TLS_CERT] = "tls_certificate",
 };
 
 const char *adb_code_name(adb_code code)

@@ -36,9 +36,9 @@ fi
 cli_cfg=$ADB_TEST_TMP/auth-adbridge.json
 state=$ADB_TEST_TMP/auth-state
 sed -e "s|\"state_dir\": *\"[^\"]*\"|\"state_dir\": \"$state\"|" "$ADBRIDGE_CONFIG" >"$cli_cfg"
-out=$ADB_TEST_TMP/auth-cli.out   # everything the CLI prints, for the marker check
-: >"$out"
-adb() { adbridge --config "$cli_cfg" "$@" 2>&1 | tee -a "$out"; return "${PIPESTATUS[0]}"; }
+cli_log=$ADB_TEST_TMP/auth-cli.out   # everything the CLI prints, for the marker check
+: >"$cli_log"
+adb() { adbridge --config "$cli_cfg" "$@" 2>&1 | tee -a "$cli_log"; return "${PIPESTATUS[0]}"; }
 exit_of() { local rc=0; "$@" >/dev/null 2>&1 || rc=$?; echo "$rc"; }
 pw() { printf '%s\n' "$1"; }
 
@@ -69,13 +69,38 @@ check_match "adbridge auth: expired account" '^result +account_expired$' reason 
 check_match "adbridge auth: must change password" '^result +password_must_change$' \
     reason mustchange.user 'Adb.User-Passw0rd'
 check_match "adbridge auth: expired password" '^result +password_expired$' reason pwexpired.user 'Adb.User-Passw0rd'
-dead_krb5=$ADB_TEST_TMP/auth-dead-krb5.conf
-printf '[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n udp_preference_limit = 0\n[realms]\n %s = {\n  kdc = 127.0.0.1:1\n }\n' \
-    "$ADB_TEST_REALM" "$ADB_TEST_REALM" >"$dead_krb5"
-# dead CMD...: CMD with a krb5.conf whose only KDC refuses connections.
-dead() { local KRB5_CONFIG=$dead_krb5; export KRB5_CONFIG; "$@"; }
+# dead CMD...: CMD while the KDCs of ADB.TEST refuse every connection (port
+# 88 rejected inside both DCs' namespaces; LDAP still answers, so the user is
+# found and only the Kerberos exchange fails).
+kdc_table=adbt_auth_dead_kdc
+kdcs_down() {
+    local ns
+    for ns in adbt-dc1 adbt-dc2; do
+        ip netns exec "$ns" nft -f - <<NFT
+table inet $kdc_table {
+    chain input { type filter hook input priority 0; tcp dport 88 reject with tcp reset; udp dport 88 reject; }
+}
+NFT
+    done
+}
+kdcs_up() {
+    local ns
+    for ns in adbt-dc1 adbt-dc2; do ip netns exec "$ns" nft delete table inet $kdc_table 2>/dev/null || true; done
+}
+dead() { local rc=0; kdcs_down; "$@" || rc=$?; kdcs_up; return "$rc"; }
+trap 'kdcs_up; tenv_run samba-tool user delete "$ADB_TEST_LOCKOUT_USER" "${admin[@]}" >/dev/null 2>&1' EXIT
 check_match "adbridge auth: unreachable KDC is dc_unavailable" '^result +dc_unavailable$' \
     dead reason alice 'Adb.User-Passw0rd'
+unknown_out=$(reason nosuch.user 'Adb.User-Passw0rd')
+check_match "adbridge auth: the user is looked up first" '^detail +no object named' echo "$unknown_out"
+check_eq "... and no KDC is asked for an unknown user" 0 "$(grep -c '^kdc ' <<<"$unknown_out")"
+check_match "adbridge auth --groups: the user's groups on success" '^groups +CN=' \
+    auth alice 'Adb.User-Passw0rd' --groups
+check_match "adbridge auth --domain qualifies a bare name" '^principal +pat\.partner@PARTNER\.TEST$' \
+    auth pat.partner 'Adb.User-Passw0rd' --domain partner.test
+check_match "adbridge auth: a domain the bridge does not know names the known ones" \
+    "^detail +unknown domain 'not-configured.test' \\(known: adb.test" \
+    reason alice 'Adb.User-Passw0rd' --domain not-configured.test
 check_fail "adbridge auth without a terminal asks for --stdin" '--stdin' \
     setsid -w adbridge --config "$cli_cfg" auth alice </dev/null
 

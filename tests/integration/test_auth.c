@@ -11,7 +11,9 @@
  * throw-away user (ADB_TEST_LOCKOUT_USER). */
 #include "config.h"
 
+#include <adbridge/auth.h>
 #include <adbridge/config.h>
+#include <adbridge/directory.h>
 #include <adbridge/keystore.h>
 #include <adbridge/krb.h>
 #include <adbridge/locator.h>
@@ -44,6 +46,7 @@ typedef struct fixture {
     adb_pwcheck *pc;
     adb_locator *loc;
     adb_pool *pool;
+    adb_dir *dir;
 } fixture;
 
 static int setup(void **state)
@@ -65,6 +68,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
 
+    adb_dir_free(f->dir);
     adb_pool_free(f->pool);
     adb_locator_free(f->loc);
     adb_pwcheck_free(f->pc);
@@ -84,6 +88,27 @@ static adb_pool *pool_of(fixture *f)
             || adb_pool_new(f->loc, f->krb, NULL, NULL, &f->pool, &err) != ADB_OK))
         fail_msg("pool: %s: %s", adb_code_name(err.code), err.message);
     return f->pool;
+}
+
+/* The directory stack, built on first use (the checks through auth.h). */
+static adb_dir *dir_of(fixture *f)
+{
+    adb_error err = { 0 };
+
+    if (f->dir == NULL && adb_dir_open(f->cfg, NULL, NULL, &f->dir, &err) != ADB_OK)
+        fail_msg("directory: %s: %s", adb_code_name(err.code), err.message);
+    return f->dir;
+}
+
+/* A checker on the fixture's directory with instance keys ks (may be NULL). */
+static adb_auth *auth_of(fixture *f, adb_keystore *ks)
+{
+    adb_auth *a;
+    adb_error err = { 0 };
+
+    if (adb_auth_new(dir_of(f), ks, f->cfg, NULL, &a, &err) != ADB_OK)
+        fail_msg("auth: %s: %s", adb_code_name(err.code), err.message);
+    return a;
 }
 
 static adb_secret *secret(const char *s)
@@ -325,46 +350,77 @@ static void test_verification_fails_closed(void **state)
 }
 
 /* The cloud seals the password for two registered instances; either one
- * opens its copy and checks it; a request with only the other instance's
- * copy is key_unknown before any Kerberos traffic. */
+ * opens its copy and checks it (adb_auth_check, the auth.password
+ * operation); a request with only the other instance's copy is key_unknown
+ * before any directory or Kerberos traffic; a plaintext password from a
+ * message is refused unless the configuration allows it. */
 static void test_sealed_request_two_instances(void **state)
 {
     fixture *f = *state;
     char dir_a[300], dir_b[300];
-    adb_keystore *a, *b;
+    adb_keystore *ka_store, *kb_store;
+    adb_auth *a, *b;
     adb_key_info ka, kb;
-    adb_secret *pw = NULL;
-    adb_pwcheck_result r;
+    adb_auth_result r;
+    adb_dir_stats before, after;
+    adb_auth_stats as;
     adb_error err = { 0 };
     char *sa, *sb;
 
     snprintf(dir_a, sizeof dir_a, "%s/instance-a", env("ADB_TEST_TMP"));
     snprintf(dir_b, sizeof dir_b, "%s/instance-b", env("ADB_TEST_TMP"));
-    assert_int_equal(adb_keystore_open(dir_a, NULL, &a, &err), ADB_OK);
-    assert_int_equal(adb_keystore_open(dir_b, NULL, &b, &err), ADB_OK);
-    adb_keystore_current(a, &ka);
-    adb_keystore_current(b, &kb);
+    assert_int_equal(adb_keystore_open(dir_a, NULL, &ka_store, &err), ADB_OK);
+    assert_int_equal(adb_keystore_open(dir_b, NULL, &kb_store, &err), ADB_OK);
+    a = auth_of(f, ka_store);
+    b = auth_of(f, kb_store);
+    adb_keystore_current(ka_store, &ka);
+    adb_keystore_current(kb_store, &kb);
     assert_int_equal(adb_seal_b64(ka.public_key, PASSWORD, strlen(PASSWORD), &sa, &err), ADB_OK);
     assert_int_equal(adb_seal_b64(kb.public_key, PASSWORD, strlen(PASSWORD), &sb, &err), ADB_OK);
     {
         adb_sealed_copy copies[] = { { ka.key_id, sa }, { kb.key_id, sb } };
-        adb_keystore *inst[] = { a, b };
+        adb_auth_request req = { .user = "alice@adb.test", .sealed = copies, .n_sealed = 2, .include_groups = true };
+        adb_auth *inst[] = { a, b };
+        const char *ids[] = { ka.key_id, kb.key_id };
         for (int i = 0; i < 2; i++) {
-            assert_int_equal(adb_keystore_open_request(inst[i], copies, 2, &pw, NULL, &err), ADB_OK);
-            assert_int_equal(adb_pwcheck_password(f->pc, "alice@adb.test", pw, &r, &err), ADB_OK);
+            assert_int_equal(adb_auth_check(inst[i], &req, &r, &err), ADB_OK);
             assert_int_equal(r.reason, ADB_AUTH_OK);
-            adb_secret_free(pw);
+            assert_string_equal(r.key_id, ids[i]);
+            assert_non_null(r.user);
+            assert_string_equal(r.user->sam_account_name, "alice");
+            assert_true(r.groups.n > 0);   /* Domain Users at least */
+            adb_auth_result_clear(&r);
         }
     }
     {
         adb_sealed_copy only_b[] = { { kb.key_id, sb } };
-        assert_int_equal(adb_keystore_open_request(a, only_b, 1, &pw, NULL, &err), ADB_E_KEY_UNKNOWN);
-        assert_null(pw);
+        adb_auth_request req = { .user = "alice@adb.test", .sealed = only_b, .n_sealed = 1 };
+        adb_dir_stats_get(dir_of(f), &before);
+        assert_int_equal(adb_auth_check(a, &req, &r, &err), ADB_E_KEY_UNKNOWN);
+        adb_dir_stats_get(dir_of(f), &after);
+        assert_int_equal(r.reason, ADB_AUTH_NONE);
+        /* Nothing was looked up: no cache lookup, no LDAP operation. */
+        assert_int_equal(after.cache.hits + after.cache.misses + after.cache.negative_hits,
+                         before.cache.hits + before.cache.misses + before.cache.negative_hits);
+        assert_int_equal(after.pool.connects + after.pool.reuses, before.pool.connects + before.pool.reuses);
     }
+    {
+        adb_secret *pw = secret(PASSWORD);
+        adb_auth_request req = { .user = "alice@adb.test", .password = pw, .plaintext_from_wire = true };
+        assert_int_equal(adb_auth_check(a, &req, &r, &err), ADB_E_INVALID_REQUEST);
+        assert_non_null(strstr(err.message, "allow_plaintext_password"));
+        adb_secret_free(pw);
+    }
+    adb_auth_stats_get(a, &as);
+    assert_int_equal(as.checks, 3);
+    assert_int_equal(as.ok, 1);
+    assert_int_equal(as.errors, 2);
     free(sa);
     free(sb);
-    adb_keystore_free(a);
-    adb_keystore_free(b);
+    adb_auth_free(a);
+    adb_auth_free(b);
+    adb_keystore_free(ka_store);
+    adb_keystore_free(kb_store);
 }
 
 typedef struct dc_read {
@@ -454,17 +510,23 @@ static void test_lockout_policy_per_user(void **state)
         assert_true(badpw.p.pso_unreadable);
 }
 
-/* The flow of one check behind smart lockout (what the auth operation does). */
-static adb_auth_reason guarded_check(fixture *f, adb_lockout *lo, const adb_lockout_ad_policy *ad, const char *user,
-                                     const char *password, time_t *retry_at)
+/* One check through adb_auth_check, as the auth.password operation runs it. */
+static adb_auth_reason auth_check(adb_auth *a, const char *user, const char *password, time_t *retry_at)
 {
-    adb_pwcheck_result r;
+    adb_secret *pw = secret(password);
+    adb_auth_request req = { .user = user, .password = pw };
+    adb_auth_result r;
+    adb_auth_reason reason;
+    adb_error err = { 0 };
 
-    if (!adb_lockout_begin(lo, user, ad, retry_at))
-        return ADB_AUTH_LOCKED_BY_BRIDGE;
-    r = check(f, user, password);
-    adb_lockout_end(lo, user, adb_lockout_outcome_of(r.reason));
-    return r.reason;
+    if (adb_auth_check(a, &req, &r, &err) != ADB_OK)
+        fail_msg("%s: %s: %s", user, adb_code_name(err.code), err.message);
+    adb_secret_free(pw);
+    reason = r.reason;
+    if (retry_at != NULL)
+        *retry_at = r.retry_at;
+    adb_auth_result_clear(&r);
+    return reason;
 }
 
 /* AD's threshold 5, the bridge's 3: five wrong attempts through the bridge
@@ -474,8 +536,7 @@ static void test_smart_lockout(void **state)
 {
     fixture *f = *state;
     const char *user = env("ADB_TEST_LOCKOUT_USER");
-    adb_lockout_options o = { .clock = { lockout_clock, NULL } };
-    adb_lockout *lo;
+    adb_auth *a = auth_of(f, NULL);
     policy_read pr;
     adb_error err = { 0 };
     time_t retry = 0, t0;
@@ -485,17 +546,19 @@ static void test_smart_lockout(void **state)
     assert_int_equal(adb_pool_run(pool_of(f), "adb.test", ADB_POOL_DC, read_policy, &pr, &err), ADB_OK);
     assert_int_equal(pr.p.threshold, 5);
     assert_int_equal(pr.p.window_s, 1800);
-    assert_int_equal(adb_lockout_new(&o, &lo, &err), ADB_OK);
-    assert_int_equal(adb_lockout_threshold(lo, &pr.p), 3);
+    assert_int_equal(adb_auth_set_clock(a, (adb_clock){ lockout_clock, NULL }, &err), ADB_OK);
     lockout_now = t0 = time(NULL);
     for (int i = 0; i < 5; i++) {
-        adb_auth_reason r = guarded_check(f, lo, &pr.p, user, "Wrong-Passw0rd-1", &retry);
-        if (r == ADB_AUTH_LOCKED_BY_BRIDGE)
+        time_t r_at = 0;
+        adb_auth_reason r = auth_check(a, user, "Wrong-Passw0rd-1", &r_at);
+        if (r == ADB_AUTH_LOCKED_BY_BRIDGE) {
             refused++;
-        else if (r == ADB_AUTH_INVALID_CREDENTIALS)
+            retry = r_at;
+        } else if (r == ADB_AUTH_INVALID_CREDENTIALS) {
             reached_ad++;
-        else
+        } else {
             fail_msg("attempt %d: %s", i, adb_auth_reason_name(r));
+        }
         lockout_now += 10;
     }
     assert_int_equal(reached_ad, 3);
@@ -506,14 +569,19 @@ static void test_smart_lockout(void **state)
                   d.bad_pwd_count, d.lockout_time);
     assert_int_equal(d.bad_pwd_count, 3);
     assert_int_equal(d.lockout_time, 0);
-    /* Even the right password is refused by the bridge inside the window. */
-    assert_int_equal(guarded_check(f, lo, &pr.p, user, PASSWORD, NULL), ADB_AUTH_LOCKED_BY_BRIDGE);
+    /* Even the right password is refused by the bridge inside the window;
+     * another name of the same user counts together (keyed by SID). */
+    assert_int_equal(auth_check(a, user, PASSWORD, NULL), ADB_AUTH_LOCKED_BY_BRIDGE);
+    {
+        char upn[300];
+        snprintf(upn, sizeof upn, "ADB\\%s", user);
+        assert_int_equal(auth_check(a, upn, PASSWORD, NULL), ADB_AUTH_LOCKED_BY_BRIDGE);
+    }
     lockout_now = retry;
-    assert_int_equal(guarded_check(f, lo, &pr.p, user, PASSWORD, NULL), ADB_AUTH_OK);
-    assert_int_equal(adb_lockout_failures(lo, user, &pr.p, NULL), 0);
+    assert_int_equal(auth_check(a, user, PASSWORD, NULL), ADB_AUTH_OK);
     d = read_counters(f, user);
     assert_int_equal(d.bad_pwd_count, 0);
-    adb_lockout_free(lo);
+    adb_auth_free(a);
 }
 
 /* Run alone under libfaketime (FAKETIME=+10m, see t-50-auth.sh). */

@@ -63,6 +63,60 @@ static void test_defaults(void **state)
     adb_config_free(cfg);
 }
 
+/* The optional sections: ldap, auth, broker (with its proxy). */
+static void test_sections(void **state)
+{
+    const char *json =
+        "{\"domains\": [{\"name\": \"a.test\"}],"
+        " \"ldap\": {\"tls\": \"ldaps\", \"ca_file\": \"/etc/ssl/ad-ca.pem\"},"
+        " \"auth\": {\"lockout_threshold\": 2, \"lockout_window_s\": 600, \"allow_plaintext_password\": true,"
+        "  \"key_grace_s\": 3600},"
+        " \"broker\": {\"url\": \"amqps://bus.example.net:5671\", \"address\": \"site1.requests\","
+        "  \"sasl_mechanisms\": \"PLAIN\", \"username\": \"bridge\", \"password_file\": \"/etc/adbridge/broker.pw\","
+        "  \"ca_file\": \"/etc/ssl/bus-ca.pem\", \"max_message_bytes\": 131072, \"workers\": 8,"
+        "  \"reconnect_max_s\": 30, \"proxy\": {\"host\": \"proxy.corp\", \"port\": 3128,"
+        "  \"credentials_file\": \"/etc/adbridge/proxy.cred\"}}}";
+    adb_config *cfg;
+    adb_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(parse(json, &cfg, &err), ADB_OK);
+    assert_int_equal(cfg->ldap.tls, ADB_LDAP_TLS_LDAPS);
+    assert_string_equal(cfg->ldap.ca_file, "/etc/ssl/ad-ca.pem");
+    assert_int_equal(cfg->auth.lockout_threshold, 2);
+    assert_int_equal(cfg->auth.lockout_window_s, 600);
+    assert_true(cfg->auth.allow_plaintext_password);
+    assert_int_equal(cfg->auth.key_grace_s, 3600);
+    assert_string_equal(cfg->broker.url, "amqps://bus.example.net:5671");
+    assert_string_equal(cfg->broker.address, "site1.requests");
+    assert_string_equal(cfg->broker.username, "bridge");
+    assert_int_equal(cfg->broker.max_message_bytes, 131072);
+    assert_int_equal(cfg->broker.workers, 8);
+    assert_int_equal(cfg->broker.reconnect_max_s, 30);
+    assert_string_equal(cfg->broker.proxy.host, "proxy.corp");
+    assert_int_equal(cfg->broker.proxy.port, 3128);
+    assert_string_equal(cfg->broker.proxy.credentials_file, "/etc/adbridge/proxy.cred");
+    adb_config_free(cfg);
+
+    /* Absent sections: no TLS, defaults for auth, no broker. */
+    assert_int_equal(parse("{\"domains\": [{\"name\": \"a.test\"}]}", &cfg, &err), ADB_OK);
+    assert_int_equal(cfg->ldap.tls, ADB_LDAP_TLS_OFF);
+    assert_false(cfg->auth.allow_plaintext_password);
+    assert_int_equal(cfg->auth.key_grace_s, 7L * 24 * 3600);
+    assert_null(cfg->broker.url);
+    assert_int_equal(cfg->broker.workers, 4);
+    assert_int_equal(cfg->broker.max_message_bytes, 65536);
+    adb_config_free(cfg);
+
+    assert_int_equal(parse("{\"domains\": [{\"name\": \"a.test\"}], \"broker\": {\"url\": \"amqp://10.0.0.1\"}}",
+                           &cfg, &err), ADB_OK);
+    assert_string_equal(cfg->broker.address, "adbridge.requests");
+    assert_null(cfg->broker.proxy.host);
+    adb_config_free(cfg);
+}
+
+#define D "{\"domains\": [{\"name\": \"a.test\"}]"
+
 /* Each bad document must fail with config_invalid and mention `needle`. */
 static void test_refusals(void **state)
 {
@@ -89,6 +143,26 @@ static void test_refusals(void **state)
         { "{\"domains\": [{\"name\": \"a.test\"}], \"machine_principal\": \"HOST\"}", "NAME$@REALM" },
         { "{\"domains\": [{\"name\": \"a.test\"}], \"domains\": []}", "duplicate" },
         { "{\"domains\": [{\"name\": \"a\\u0000b\"}]}", "NUL" },
+        { D ", \"ldap\": {\"tls\": \"yes\"}}", "$.ldap.tls: 'yes' is not one of off, starttls, ldaps" },
+        { D ", \"ldap\": {\"ca_file\": \"ca.pem\"}}", "$.ldap.ca_file: must be an absolute path" },
+        { D ", \"ldap\": {\"cafile\": \"/ca.pem\"}}", "$.ldap.cafile: unknown field" },
+        { D ", \"auth\": {\"lockout_threshold\": -1}}", "$.auth.lockout_threshold: must be an integer" },
+        { D ", \"auth\": {\"allow_plaintext_password\": 1}}", "$.auth.allow_plaintext_password: must be true" },
+        { D ", \"auth\": []}", "$.auth: must be an object" },
+        { D ", \"broker\": {}}", "$.broker.url: required field is missing" },
+        { D ", \"broker\": {\"url\": \"http://x\"}}", "must start with amqp:// or amqps://" },
+        { D ", \"broker\": {\"url\": \"amqps://u:p@x\"}}", "must not carry credentials" },
+        { D ", \"broker\": {\"url\": \"amqp://x:0\"}}", "invalid port" },
+        { D ", \"broker\": {\"url\": \"amqp://x/q\"}}", "broker.address" },
+        { D ", \"broker\": {\"url\": \"amqp://b a\"}}", "not a host name" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"sasl_mechanisms\": \"GSSAPI\"}}", "sasl_mechanisms" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"username\": \"u\"}}", "go together" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"ca_file\": \"/ca\"}}", "need an amqps:// url" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"workers\": 0}}", "$.broker.workers: must be an integer from 1" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"proxy\": {\"host\": \"p\"}}}", "$.broker.proxy.port: required" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"proxy\": {\"host\": \"p\", \"port\": 70000}}}",
+          "$.broker.proxy.port: must be an integer" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"proxy\": {\"port\": 3128}}}", "$.broker.proxy.host: required" },
     };
     (void)state;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -143,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_full_config),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_sections),
         cmocka_unit_test(test_load_missing_file),
         cmocka_unit_test(test_path_resolution),
         cmocka_unit_test(test_dns_name_valid),

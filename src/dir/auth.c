@@ -1,0 +1,306 @@
+/* Password checks end to end (see include/adbridge/auth.h). */
+#include "config.h"
+
+#include <adbridge/auth.h>
+#include <adbridge/dn.h>
+#include <adbridge/locator.h>
+#include <adbridge/netlogon.h>
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define V(s) adb_log_value((char[600]){ 0 }, 600, (s))
+
+enum { MAX_KDCS = 16 };
+
+struct adb_auth {
+    adb_dir *dir;
+    adb_keystore *ks;
+    const adb_logger *log;
+    bool allow_plaintext;
+    adb_lockout_options lockout_opts;
+    adb_pwcheck *pc;
+    adb_lockout *lockout;
+    pthread_mutex_t mu;   /* guards stats */
+    adb_auth_stats stats;
+};
+
+adb_code adb_auth_new(adb_dir *dir, adb_keystore *ks, const adb_config *cfg, const adb_logger *log, adb_auth **out,
+                      adb_error *err)
+{
+    adb_auth *a = calloc(1, sizeof *a);
+    adb_code rc;
+
+    *out = NULL;
+    if (a == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    a->dir = dir;
+    a->ks = ks;
+    a->log = log;
+    a->allow_plaintext = cfg->auth.allow_plaintext_password;
+    a->lockout_opts.threshold = cfg->auth.lockout_threshold;
+    a->lockout_opts.window_s = cfg->auth.lockout_window_s;
+    pthread_mutex_init(&a->mu, NULL);
+    if ((rc = adb_pwcheck_new(adb_dir_krb(dir), NULL, &a->pc, err)) != ADB_OK
+        || (rc = adb_lockout_new(&a->lockout_opts, &a->lockout, err)) != ADB_OK) {
+        adb_auth_free(a);
+        return rc;
+    }
+    *out = a;
+    return ADB_OK;
+}
+
+void adb_auth_free(adb_auth *a)
+{
+    if (a == NULL)
+        return;
+    adb_pwcheck_free(a->pc);
+    adb_lockout_free(a->lockout);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+adb_code adb_auth_set_clock(adb_auth *a, adb_clock clock, adb_error *err)
+{
+    adb_lockout *lo;
+    adb_code rc;
+
+    a->lockout_opts.clock = clock;
+    if ((rc = adb_lockout_new(&a->lockout_opts, &lo, err)) != ADB_OK)
+        return rc;
+    adb_lockout_free(a->lockout);
+    a->lockout = lo;
+    return ADB_OK;
+}
+
+void adb_auth_result_clear(adb_auth_result *r)
+{
+    adb_object_unref(r->user);
+    adb_object_list_clear(&r->groups);
+    memset(r, 0, sizeof *r);
+}
+
+void adb_auth_stats_get(adb_auth *a, adb_auth_stats *out)
+{
+    pthread_mutex_lock(&a->mu);
+    *out = a->stats;
+    pthread_mutex_unlock(&a->mu);
+    out->lockout_users = adb_lockout_size(a->lockout);
+}
+
+static void count(adb_auth *a, adb_auth_reason reason, adb_code rc)
+{
+    pthread_mutex_lock(&a->mu);
+    a->stats.checks++;
+    if (rc != ADB_OK)
+        a->stats.errors++;
+    else if (reason == ADB_AUTH_OK)
+        a->stats.ok++;
+    else if (reason == ADB_AUTH_LOCKED_BY_BRIDGE)
+        a->stats.locked_by_bridge++;
+    else
+        a->stats.failed++;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Step 1: the password, from this instance's sealed copy or (only where
+ * allowed) in plaintext.  *owned is set when the secret is ours to free. */
+static adb_code credential(adb_auth *a, const adb_auth_request *req, const adb_secret **pw, adb_secret **owned,
+                           adb_auth_result *out, adb_error *err)
+{
+    *owned = NULL;
+    if (req->password != NULL && req->n_sealed > 0)
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "give either a sealed password or a plaintext one, not both");
+    if (req->password != NULL) {
+        if (req->plaintext_from_wire && !a->allow_plaintext)
+            return adb_error_set(err, ADB_E_INVALID_REQUEST,
+                                 "a plaintext password is refused: seal it to this instance's public key (see the "
+                                 "health operation), or set auth.allow_plaintext_password for a local test setup");
+        *pw = req->password;
+        return ADB_OK;
+    }
+    if (req->n_sealed == 0)
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "no password: the request needs a sealed copy for this "
+                             "instance");
+    if (a->ks == NULL)
+        return adb_error_set(err, ADB_E_KEY_UNKNOWN, "this process has no instance key to open sealed passwords");
+    adb_code rc = adb_keystore_open_request(a->ks, req->sealed, req->n_sealed, owned, out->key_id, err);
+    *pw = *owned;
+    return rc;
+}
+
+typedef struct user_read {
+    const char *dn, *domain_dn;
+    adb_lockout_ad_policy policy;
+    adb_account_state state;
+    bool want_state;
+} user_read;
+
+static adb_code read_user(adb_ldap_conn *c, void *arg, adb_error *err)
+{
+    user_read *r = arg;
+
+    if (r->want_state)
+        return adb_account_state_read(c, NULL, r->dn, &r->state, NULL, err);
+    return adb_lockout_read_policy(c, r->domain_dn, r->dn, &r->policy, err);
+}
+
+/* Points the checker at the KDCs of realm: the DCs the locator found for
+ * domain (closest site first, healthy first) whose ping says they run a
+ * KDC.  When the locator has none, krb5's own lookup stays in place. */
+static void use_locator_kdcs(adb_auth *a, const char *domain, const char *realm)
+{
+    char addrs[MAX_KDCS][80];
+    const char *kdcs[MAX_KDCS + 1];
+    adb_dc_list list = { 0 };
+    adb_error err = { 0 };
+    size_t n = 0;
+
+    if (adb_locator_get(adb_dir_locator(a->dir), domain, ADB_LOCATE_DEFAULT, NULL, &list, &err) != ADB_OK) {
+        adb_log(a->log, ADB_LOG_DEBUG, "auth_kdcs", "domain=%s code=%s", V(domain), adb_code_name(err.code));
+        return;
+    }
+    for (size_t i = 0; i < list.n && n < MAX_KDCS; i++) {
+        const adb_dc *dc = &list.dcs[i];
+        if (dc->address[0] == '\0' || (dc->state != ADB_DC_UNTRIED && !(dc->flags & ADB_DS_KDC)))
+            continue;
+        snprintf(addrs[n], sizeof addrs[n], "%s:88", dc->address);
+        kdcs[n] = addrs[n];
+        n++;
+    }
+    kdcs[n] = NULL;
+    if (n > 0 && adb_pwcheck_set_kdcs(a->pc, realm, kdcs, &err) != ADB_OK)
+        adb_log(a->log, ADB_LOG_WARN, "auth_kdcs", "domain=%s code=%s msg=%s", V(domain), adb_code_name(err.code),
+                V(err.message));
+    adb_dc_list_free(&list);
+}
+
+/* The name the KDC is asked for: the UPN, else the implicit UPN
+ * sAMAccountName@domain; both go as enterprise principals, so the KDC of
+ * the machine's realm refers the client to the user's realm. */
+static void principal_of(const adb_object *u, char *out, size_t size)
+{
+    if (u->upn != NULL && u->upn[0] != '\0')
+        snprintf(out, size, "%s", u->upn);
+    else
+        snprintf(out, size, "%s@%s", u->sam_account_name != NULL ? u->sam_account_name : "", u->domain_dns);
+}
+
+static void set_detail(adb_auth_result *out, const adb_error *e)
+{
+    snprintf(out->detail, sizeof out->detail, "%s", e->message);
+}
+
+adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_result *out, adb_error *err)
+{
+    const adb_secret *pw = NULL;
+    adb_secret *owned = NULL;
+    adb_error e = { 0 };
+    char principal[ADB_PWCHECK_USER_MAX], realm[256], sid[ADB_SID_STRING_MAX], domain_dn[1024];
+    user_read ur = { 0 };
+    bool reserved = false;
+    adb_code rc;
+
+    memset(out, 0, sizeof *out);
+    if (req->user == NULL || req->user[0] == '\0') {
+        rc = adb_error_set(err, ADB_E_INVALID_REQUEST, "no user given");
+        goto done;
+    }
+    /* 1. The credential: nothing touches AD for a request not meant for us. */
+    if ((rc = credential(a, req, &pw, &owned, out, err)) != ADB_OK)
+        goto done;
+
+    /* 2. The user.  Not found: unknown_user, no KDC asked. */
+    rc = adb_dir_get(a->dir, req->user, req->domain, ADB_KINDS_USER, &out->user, NULL, &e);
+    if (rc == ADB_E_NOT_FOUND || rc == ADB_E_DC_UNAVAILABLE || rc == ADB_E_TIMEOUT) {
+        out->reason = rc == ADB_E_NOT_FOUND ? ADB_AUTH_UNKNOWN_USER : ADB_AUTH_DC_UNAVAILABLE;
+        set_detail(out, &e);
+        rc = ADB_OK;
+        goto done;
+    }
+    if (rc != ADB_OK) {
+        if (err != NULL)
+            *err = e;
+        goto done;
+    }
+    if (!out->user->has_sid || adb_sid_format(&out->user->sid, sid, sizeof sid, &e) != ADB_OK
+        || adb_dn_from_domain(out->user->domain_dns, domain_dn, sizeof domain_dn, &e) != ADB_OK) {
+        rc = adb_error_set(err, ADB_E_PROTOCOL, "the directory entry of %s has no usable SID or DN", req->user);
+        goto done;
+    }
+
+    /* 3. AD's lockout policy for this user, and the bridge's smart lockout
+     *    (keyed by SID: every name of the user counts together). */
+    ur.dn = out->user->dn;
+    ur.domain_dn = domain_dn;
+    if (adb_pool_run(adb_dir_pool(a->dir), out->user->domain_dns, ADB_POOL_DC, read_user, &ur, &e) != ADB_OK) {
+        adb_log(a->log, ADB_LOG_WARN, "auth_policy_unknown", "domain=%s code=%s msg=%s", V(out->user->domain_dns),
+                adb_code_name(e.code), V(e.message));
+        ur.policy.known = false;
+    }
+    if (!adb_lockout_begin(a->lockout, sid, &ur.policy, &out->retry_at)) {
+        out->reason = ADB_AUTH_LOCKED_BY_BRIDGE;
+        snprintf(out->detail, sizeof out->detail, "the bridge stopped checking this user's password after %u failed "
+                 "checks, before AD's own lockout (threshold %u) would lock the account",
+                 adb_lockout_threshold(a->lockout, &ur.policy), ur.policy.known ? ur.policy.threshold : 0);
+        goto done;
+    }
+    reserved = true;
+
+    /* 4. The Kerberos exchange, verified with the host keytab. */
+    snprintf(realm, sizeof realm, "%s", out->user->domain_dns);
+    for (char *p = realm; *p != '\0'; p++)
+        *p = (char)toupper((unsigned char)*p);
+    use_locator_kdcs(a, out->user->domain_dns, realm);
+    principal_of(out->user, principal, sizeof principal);
+    rc = adb_pwcheck_password(a->pc, principal, pw, &out->kerberos, &e);
+    adb_secret_free(owned);   /* the KDC has answered: wipe it now */
+    owned = NULL;
+    pw = NULL;
+    if (rc != ADB_OK) {
+        if (err != NULL)
+            *err = e;
+        goto done;
+    }
+    out->reason = out->kerberos.reason;
+    if (e.message[0] != '\0')
+        set_detail(out, &e);
+
+    /* 5. Where the KDC did not say why, the account's state tells. */
+    if (out->kerberos.needs_account_state) {
+        ur.want_state = true;
+        if (adb_pool_run(adb_dir_pool(a->dir), out->user->domain_dns, ADB_POOL_DC, read_user, &ur, &e) == ADB_OK) {
+            adb_pwcheck_resolve(&out->kerberos, &ur.state, time(NULL));
+            out->reason = out->kerberos.reason;
+        } else {
+            snprintf(out->detail, sizeof out->detail, "the KDC refused the account and its state could not be read "
+                     "(%s: %.400s)", adb_code_name(e.code), e.message);
+        }
+    }
+
+    /* 6. The user's groups, when asked. */
+    if (out->reason == ADB_AUTH_OK && req->include_groups) {
+        rc = adb_dir_groups_of(a->dir, out->user->dn, NULL, NULL, &out->groups, err);
+        if (rc != ADB_OK)
+            goto done;
+    }
+    rc = ADB_OK;
+done:
+    if (reserved)
+        adb_lockout_end(a->lockout, sid, rc == ADB_OK ? adb_lockout_outcome_of(out->reason) : ADB_LOCKOUT_NEUTRAL);
+    adb_secret_free(owned);
+    count(a, out->reason, rc);
+    adb_log(a->log, rc == ADB_OK ? ADB_LOG_INFO : ADB_LOG_WARN, "auth", "user=%s result=%s code=%s kdc=%s key=%s",
+            V(req->user != NULL ? req->user : ""), adb_auth_reason_name(out->reason), adb_code_name(rc),
+            out->kerberos.kdc[0] != '\0' ? out->kerberos.kdc : "-", out->key_id[0] != '\0' ? out->key_id : "-");
+    if (rc != ADB_OK) {
+        adb_object_unref(out->user);
+        adb_object_list_clear(&out->groups);
+        out->user = NULL;
+        out->reason = ADB_AUTH_NONE;
+    }
+    return rc;
+}
