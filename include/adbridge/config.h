@@ -62,6 +62,7 @@ typedef struct adb_broker_config {
     char *virtual_host;          /* AMQP open hostname; NULL: the URL's host */
     adb_proxy_config proxy;
     size_t max_message_bytes;    /* bigger requests are refused; default 65536 */
+    size_t max_reply_bytes;      /* list pages are cut to fit; default 262144 (Azure Service Bus standard) */
     unsigned workers;            /* concurrent requests; default 4 */
     unsigned reconnect_max_s;    /* backoff cap; default 60 */
 } adb_broker_config;

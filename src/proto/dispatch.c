@@ -379,6 +379,38 @@ static adb_code run(adb_service *s, const adb_request *r, outcome *o, adb_error 
     return adb_error_set(err, ADB_E_INTERNAL, "operation not implemented");
 }
 
+/* A page of search or group.members whose reply would exceed
+ * broker.max_reply_bytes is asked again with a smaller limit, in proportion
+ * (the directory serves the second ask from its cache): the cloud gets a
+ * shorter page and a cursor for the rest, never a reply the broker refuses. */
+static adb_code fit_page(adb_service *s, adb_request *r, outcome *o, size_t *len, char **reply, adb_error *err)
+{
+    size_t budget = s->cfg->broker.max_reply_bytes != 0 ? s->cfg->broker.max_reply_bytes : 262144;
+    size_t limit = r->limit != 0 ? r->limit
+                   : r->op == ADB_OP_SEARCH ? (size_t)ADB_SEARCH_DEFAULT_LIMIT : (size_t)ADB_MEMBERS_DEFAULT_LIMIT;
+
+    for (int tries = 0; *len > budget && tries < 4; tries++) {
+        size_t smaller = (size_t)((double)limit * (double)budget / (double)*len * 0.9);
+        adb_code rc;
+        if (limit <= 1)
+            break;
+        limit = r->limit = smaller >= 1 ? smaller : 1;
+        free(*reply);
+        *reply = NULL;
+        o->result = NULL;
+        if ((rc = run(s, r, o, err)) != ADB_OK)
+            return rc;
+        adb_log(s->log, ADB_LOG_DEBUG, "reply_page_cut", "op=%s limit=%zu", adb_op_name(r->op), limit);
+        *reply = adb_reply_result(r->id, r->op, o->result, len);
+        if (*reply == NULL)
+            return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    }
+    if (*len > budget)
+        return adb_error_set(err, ADB_E_INTERNAL, "the reply (%zu bytes) does not fit broker.max_reply_bytes (%zu) "
+                             "even with one item per page: raise broker.max_reply_bytes", *len, budget);
+    return ADB_OK;
+}
+
 void adb_dispatch(adb_service *svc, const void *body, size_t len, const adb_delivery *dlv, char **reply,
                   size_t *reply_len)
 {
@@ -407,7 +439,13 @@ void adb_dispatch(adb_service *svc, const void *body, size_t len, const adb_deli
 
     if (rc == ADB_OK) {
         *reply = adb_reply_result(req.id, req.op, o.result, reply_len);
-    } else {
+        if (*reply != NULL && (req.op == ADB_OP_SEARCH || req.op == ADB_OP_GROUP_MEMBERS)
+            && (rc = fit_page(svc, &req, &o, reply_len, reply, &err)) != ADB_OK) {
+            free(*reply);
+            o.result = NULL;
+        }
+    }
+    if (rc != ADB_OK) {
         const char *path = rc == ADB_E_INVALID_REQUEST && req.error_path[0] != '\0' ? req.error_path : o.path;
         json_decref(o.result);
         *reply = adb_reply_error(req.id, req.op, rc, err.message, path, o.candidates, reply_len);

@@ -347,13 +347,14 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
 {
     static const char *const keys[] = { "url", "address", "sasl_mechanisms", "username", "password_file",
                                         "ca_file", "cert_file", "key_file", "virtual_host", "proxy",
-                                        "max_message_bytes", "workers", "reconnect_max_s", NULL };
-    long long max_bytes, workers, reconnect;
+                                        "max_message_bytes", "max_reply_bytes", "workers", "reconnect_max_s", NULL };
+    long long max_bytes, max_reply, workers, reconnect;
     char path[32];
     json_t *obj;
     adb_code rc;
 
     b->max_message_bytes = 65536;
+    b->max_reply_bytes = 262144;
     b->workers = 4;
     b->reconnect_max_s = 60;
     if ((rc = get_object(root, "$", "broker", keys, &obj, path, sizeof path, err)) != ADB_OK || obj == NULL)
@@ -370,10 +371,12 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
         || (rc = get_string(obj, path, "virtual_host", false, &b->virtual_host, err)) != ADB_OK
         || (rc = parse_proxy(obj, path, &b->proxy, err)) != ADB_OK
         || (rc = get_int(obj, path, "max_message_bytes", 1024, 16L << 20, 65536, &max_bytes, err)) != ADB_OK
+        || (rc = get_int(obj, path, "max_reply_bytes", 16384, 256L << 20, 262144, &max_reply, err)) != ADB_OK
         || (rc = get_int(obj, path, "workers", 1, 256, 4, &workers, err)) != ADB_OK
         || (rc = get_int(obj, path, "reconnect_max_s", 1, 3600, 60, &reconnect, err)) != ADB_OK)
         return rc;
     b->max_message_bytes = (size_t)max_bytes;
+    b->max_reply_bytes = (size_t)max_reply;
     b->workers = (unsigned)workers;
     b->reconnect_max_s = (unsigned)reconnect;
     if (b->address == NULL && (b->address = strdup("adbridge.requests")) == NULL)

@@ -222,7 +222,10 @@ static void test_lookups(void **state)
     json_decref(r);
 }
 
-/* big.group has 5000 members: pages of 700, each member once. */
+/* big.group has 5000 members: asked in pages of 700, which at about 550
+ * bytes a member would exceed broker.max_reply_bytes (256 KB by default),
+ * so the bridge cuts each page to fit and the cursor carries on: every
+ * member exactly once, no reply over the limit. */
 static void test_members_paging(void **state)
 {
     fixture *f = *state;
@@ -242,6 +245,12 @@ static void test_members_paging(void **state)
         r = call(f, text);
         res = result_of(r);
         assert_true(json_array_size(json_object_get(res, "members")) <= 700);
+        {
+            char *dump = json_dumps(r, JSON_COMPACT);
+            assert_non_null(dump);
+            assert_true(strlen(dump) <= 262144);
+            free(dump);
+        }
         json_array_foreach(json_object_get(res, "members"), i, m)
             json_object_set(seen, json_string_value(json_object_get(m, "sid")), json_true());
         snprintf(cursor, sizeof cursor, "%s",
@@ -249,8 +258,9 @@ static void test_members_paging(void **state)
                                                                      : "");
         json_decref(r);
         pages++;
-    } while (cursor[0] != '\0' && pages < 20);
-    assert_int_equal(pages, 8);
+    } while (cursor[0] != '\0' && pages < 40);
+    print_message("# big.group: %d pages under the 256 KB reply limit\n", pages);
+    assert_true(pages > 8 && pages < 40);
     assert_int_equal(json_object_size(seen), 5000);
     json_decref(seen);
 }

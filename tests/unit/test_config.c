@@ -106,6 +106,7 @@ static void test_sections(void **state)
     assert_null(cfg->broker.url);
     assert_int_equal(cfg->broker.workers, 4);
     assert_int_equal(cfg->broker.max_message_bytes, 65536);
+    assert_int_equal(cfg->broker.max_reply_bytes, 262144);
     adb_config_free(cfg);
 
     assert_int_equal(parse("{\"domains\": [{\"name\": \"a.test\"}], \"broker\": {\"url\": \"amqp://10.0.0.1\"}}",
