@@ -1,0 +1,141 @@
+/* The cloud link: AMQP 1.0 to the broker (qpid-proton's connection driver).
+ *
+ * The module owns its socket (direct TCP, or a tunnel through an HTTP
+ * CONNECT proxy: proxy.h) and drives AMQP over it with pn_connection_driver,
+ * keeping proton's own TLS (pn_ssl, CA verification and peer name check) and
+ * SASL.  One thread, started by adb_link_start, owns the connection and every
+ * proton object; other threads talk to it only through adb_link_complete
+ * (which wakes it through an eventfd) and adb_link_stop.
+ *
+ * Requests: a receiver on broker->address with link credit equal to the free
+ * slots (back-pressure: at most `slots` unsettled requests at any time).  Each
+ * message becomes a job handed to opts->submit on the link thread; a worker
+ * answers it with adb_link_complete.  The reply goes to the message's
+ * reply_to with correlation_id = the request's correlation id, else its
+ * message id.  The request is accepted (settled) only once the broker settled
+ * the reply; on shutdown or a failed reply it is released/modified so the
+ * broker redelivers it; on connection loss the broker does that by itself.
+ *
+ * Reconnects with exponential backoff and jitter up to
+ * broker->reconnect_max_s; the state is readable at any time
+ * (adb_link_state_get) for health and logs.  Never logs a message body. */
+#ifndef ADBRIDGE_LINK_H
+#define ADBRIDGE_LINK_H
+
+#include <adbridge/config.h>
+#include <adbridge/error.h>
+#include <adbridge/log.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct adb_link adb_link;
+typedef struct adb_link_job adb_link_job;
+
+/* What a worker sees of one request.  body is a private copy (wiped when the
+ * job ends: it may hold a plaintext password in test setups). */
+typedef struct adb_link_request {
+    const unsigned char *body;
+    size_t len;
+    bool redelivered;          /* header first_acquirer false, or delivery_count > 0 */
+    int64_t expiry_unix_ms;    /* absolute-expiry-time, or creation (else arrival) + ttl; 0: none */
+    const char *message_id;    /* printable form for logs ("" when absent); never the body */
+} adb_link_request;
+
+/* Called on the link thread for each request; must not block (queue the job
+ * to a worker).  Every job must end in exactly one adb_link_complete. */
+typedef void (*adb_link_submit_fn)(void *arg, adb_link_job *job);
+
+typedef struct adb_link_options {
+    const adb_broker_config *broker;   /* required; must outlive the link */
+    const adb_logger *log;             /* may be NULL */
+    unsigned slots;                    /* max unsettled requests; 0: broker->workers (0: 4) */
+    adb_link_submit_fn submit;         /* required */
+    void *submit_arg;
+    const char *container_id;          /* NULL: "adbridged-<hostname>-<pid>" */
+} adb_link_options;
+
+/* Checks the configuration and reads the password file (refused unless it is
+ * a regular file with no permission for group or others): config_invalid
+ * with the field or file and the fix.  Does not connect. */
+adb_code adb_link_new(const adb_link_options *opts, adb_link **out, adb_error *err);
+
+/* Starts the link thread (connect, serve, reconnect until stopped). */
+adb_code adb_link_start(adb_link *l, adb_error *err);
+
+/* Thread-safe.  The job's request, valid until adb_link_complete. */
+const adb_link_request *adb_link_job_request(const adb_link_job *job);
+
+/* Thread-safe; ends the job.  reply (copied) is sent to the request's
+ * reply_to; reply NULL means "not answered": the request is given back to
+ * the broker (modified, delivery failed) for another instance.  A reply for
+ * a request whose connection is gone is dropped (the broker redelivers the
+ * request). */
+void adb_link_complete(adb_link *l, adb_link_job *job, const void *reply, size_t len);
+
+/* Stops taking work (drains the credit), waits up to grace_ms for the jobs in
+ * flight to be answered and settled, gives the rest back to the broker,
+ * closes the connection and joins the thread.  Idempotent. */
+void adb_link_stop(adb_link *l, int grace_ms);
+
+/* Stops if needed, then frees.  NULL is fine. */
+void adb_link_free(adb_link *l);
+
+typedef enum adb_link_status {
+    ADB_LINK_IDLE = 0,         /* not started, or stopped */
+    ADB_LINK_CONNECTING,       /* TCP / proxy / TLS / SASL / AMQP open under way */
+    ADB_LINK_CONNECTED,        /* receiver attached, serving */
+    ADB_LINK_BACKOFF,          /* waiting before the next attempt */
+    ADB_LINK_STOPPING,         /* draining after adb_link_stop */
+} adb_link_status;
+
+/* "idle", "connecting", "connected", "backoff", "stopping". */
+const char *adb_link_status_name(adb_link_status s);
+
+typedef struct adb_link_state {
+    adb_link_status status;
+    int64_t since_unix_ms;     /* when status last changed */
+    adb_code last_code;        /* ADB_OK when no error yet */
+    char last_error[ADB_ERROR_MESSAGE_MAX];
+    unsigned slots;
+    unsigned in_flight;        /* unsettled requests */
+    uint64_t connects;         /* successful AMQP opens */
+    uint64_t failures;         /* failed attempts and lost connections */
+    uint64_t received;         /* requests taken */
+    uint64_t redelivered;      /* of which were redeliveries */
+    uint64_t replied;          /* requests accepted after their reply settled */
+    uint64_t released;         /* requests given back to the broker */
+    uint64_t rejected;         /* oversize or undecodable messages, rejected */
+    uint64_t dropped;          /* replies dropped: their connection was gone */
+} adb_link_state;
+
+/* Thread-safe snapshot. */
+void adb_link_state_get(adb_link *l, adb_link_state *out);
+
+/* ---- one-shot connectivity probe (adbridge diagnose) ---- */
+
+typedef struct adb_link_probe_result {
+    /* Milliseconds each stage took; -1 when not reached.  tcp: to the first
+     * hop (the proxy when configured); proxy: the CONNECT exchange; tls:
+     * the handshake (-1 for amqp://); amqp_open: SASL and the AMQP open. */
+    double tcp_ms, proxy_ms, tls_ms, amqp_open_ms;
+    double close_ms;
+    /* NULL on success, else "config", "resolve", "tcp", "proxy", "tls",
+     * "sasl", "amqp_open" or "close". */
+    const char *failed_stage;
+    adb_error error;           /* code ADB_OK on success; same as *err */
+    char tls_protocol[32];     /* e.g. "TLSv1.3" when TLS was negotiated */
+    char tls_cipher[64];
+    char sasl_mech[32];        /* mechanism used, when SASL completed */
+    char remote_container[128];/* the broker's container id, from its open */
+} adb_link_probe_result;
+
+/* Connects as the daemon would (through the proxy if configured), verifies
+ * TLS, authenticates, opens and closes an AMQP connection, within
+ * timeout_ms in total.  No link is attached, nothing is sent or received.
+ * Returns ADB_OK or the error of the failed stage (timeout, io_error,
+ * protocol_error, config_invalid, dns_failure). */
+adb_code adb_link_probe(const adb_broker_config *b, int timeout_ms, adb_link_probe_result *out, adb_error *err);
+
+#endif
