@@ -1,5 +1,6 @@
-/* LDAP floor: bind time, per-search latency over one warm sealed connection,
- * and pool throughput with N concurrent searches, against the testenv's DC1.
+/* LDAP floor: bind time, per-search latency over one warm sealed connection
+ * (and the same two over LDAPS), and pool throughput with N concurrent
+ * searches, against the testenv's DC1.
  * Beside it, the same search with ldapsearch(1) is timed by bench/run. */
 #include "config.h"
 
@@ -108,6 +109,27 @@ int main(int argc, char **argv)
         bench_add(&s, one_search(c, "(objectSid=S-1-5-32-544)"));
     bench_report("search by SID string, warm connection", &s);
     adb_ldap_close(c);
+
+    /* The same over LDAPS (ldap.tls = ldaps with the testenv's CA bundle):
+     * TLS protects, GSSAPI only authenticates; beside the sealed figures. */
+    {
+        adb_ldap_options tls = { .tls = ADB_LDAP_TLS_LDAPS, .ca_file = need("ADB_TEST_DC_CA") };
+        for (int i = 0; i < 50; i++) {
+            double t0 = bench_now_us();
+            if (adb_ldap_connect(&target, creds, &tls, &c, &err) != ADB_OK)
+                die("connect (ldaps)", &err);
+            bench_add(&s, bench_now_us() - t0);
+            adb_ldap_close(c);
+        }
+        bench_report("connect + LDAPS + GSSAPI bind, warm TGT", &s);
+        if (adb_ldap_connect(&target, creds, &tls, &c, &err) != ADB_OK)
+            die("connect (ldaps)", &err);
+        printf("%-44s %s\n", "LDAPS protection", adb_ldap_protection(c));
+        for (int i = 0; i < iterations; i++)
+            bench_add(&s, one_search(c, "(sAMAccountName=alice)"));
+        bench_report("search by sAMAccountName, warm LDAPS conn.", &s);
+        adb_ldap_close(c);
+    }
 
     for (int threads = 1; threads <= 8; threads *= 2) {
         pthread_t t[8];

@@ -2,12 +2,19 @@
  * with SASL GSSAPI and a security layer (signing and sealing), and the read
  * operations the upper layers use: paged search and range retrieval.
  *
+ * Optionally inside TLS (LDAPS or StartTLS), the DC's certificate verified
+ * against a CA file and the DC's DNS name.  AD forbids a SASL layer inside
+ * TLS (MS-ADTS 5.1.2.1), so there GSSAPI authenticates only and TLS protects
+ * the data; the DC must allow that (Windows does; Samba needs "ldap server
+ * require strong auth = allow_sasl_over_tls", its default refuses).
+ *
  * Read-only by construction: this module exposes bind and search, nothing
  * that writes.  Referrals are never chased (cross-domain work goes through
  * the locator).  Every network wait has a timeout. */
 #ifndef ADBRIDGE_LDAP_CONN_H
 #define ADBRIDGE_LDAP_CONN_H
 
+#include <adbridge/config.h>
 #include <adbridge/error.h>
 #include <adbridge/krb.h>
 
@@ -21,13 +28,19 @@ typedef struct adb_ldap_conn adb_ldap_conn;
 typedef struct adb_ldap_target {
     const char *host;     /* DNS name of the DC: the GSSAPI service is ldap/<host> */
     const char *address;  /* IP address to connect to; NULL: resolve host */
-    int port;             /* 389 (LDAP), 3268 (GC); 0 = 389 */
+    int port;             /* 389 (LDAP), 3268 (GC); 0 = 389.  With LDAPS their
+                             TLS twins are used instead (636, 3269); any other
+                             port is taken as the LDAPS port itself */
 } adb_ldap_target;
 
 typedef struct adb_ldap_options {
     int connect_timeout_ms;  /* 0: 3000 */
     int op_timeout_ms;       /* 0: 10000 */
-    unsigned min_ssf;        /* 0: 56; connections below are refused */
+    unsigned min_ssf;        /* 0: 56; the effective protection (SASL layer,
+                                or TLS) must reach it, else the connection is refused */
+    adb_ldap_tls tls;        /* off (default), starttls, ldaps */
+    const char *ca_file;     /* PEM CA bundle for TLS; NULL: libldap's default
+                                (ldap.conf TLS_CACERT, else the system's CAs) */
 } adb_ldap_options;
 
 enum { ADB_LDAP_SCOPE_BASE = 0, ADB_LDAP_SCOPE_ONE = 1, ADB_LDAP_SCOPE_SUBTREE = 2 };
@@ -38,8 +51,14 @@ adb_code adb_ldap_connect(const adb_ldap_target *target, const adb_krb *creds,
 
 void adb_ldap_close(adb_ldap_conn *c);
 
-/* Negotiated SASL security strength factor (56+ means sealed). */
+/* Security strength of the connection: the SASL layer's (56+ means
+ * sealed), or inside TLS the TLS cipher's. */
 unsigned adb_ldap_ssf(const adb_ldap_conn *c);
+
+/* How the connection is protected, for logs and diagnose, e.g.
+ * "GSSAPI sign+seal (SSF 256)" or "TLS1.3 AES-256-GCM (SSF 256) + GSSAPI
+ * (no SASL layer), StartTLS". */
+const char *adb_ldap_protection(const adb_ldap_conn *c);
 const char *adb_ldap_host(const adb_ldap_conn *c);
 
 /* True once the connection failed at the transport level (server down,

@@ -8,6 +8,7 @@
 #include "cmd_directory.h"
 #include "cmd_locate.h"
 #include "cmd_auth.h"
+#include "cmd_diagnose.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -20,22 +21,27 @@ typedef struct cli_command {
     const char *name;
     const char *summary;
     int (*run)(adb_ctx *ctx, int argc, char **argv);
+    /* Instead of run, for a command that must work when the configuration
+     * does not load (it reports that itself): gets the --config value. */
+    int (*run_unloaded)(const char *config_path, int argc, char **argv);
 } cli_command;
 
 static int cmd_config(adb_ctx *ctx, int argc, char **argv);
 
 static const cli_command commands[] = {
-    { "config", "show the configuration in effect (domains, DNS, keytab)", cmd_config },
-    { "locate", "DOMAIN [--site S] [--gc] [--json]: the DCs the locator picks, in order", cmd_locate },
-    { "user", "ID [--domain D] [--json]: a user by DOMAIN\\name, UPN, SID, GUID, DN or name", cmd_user },
-    { "group", "ID [--domain D] [--json]: a group, by any identifier", cmd_group },
-    { "search", "PREFIX [--users|--groups] [--limit N] [--cursor C] [--json]: people picker", cmd_search },
-    { "groups-of", "USER [--domain D] [--json]: every group the user is in, transitively", cmd_groups_of },
-    { "members", "GROUP [--transitive] [--limit PAGE] [--domain D] [--json]: a group's members", cmd_members },
-    { "domains", "[--json]: forests, domains, trusts and which domains are enabled", cmd_domains },
-    { "domain", "enable|disable NAME [--json]: use a domain for subscriptions, or stop", cmd_domain },
-    { "auth", "USER [--domain D] [--groups] [--stdin] [--json]: check a password (from the terminal, or a line of stdin)", cmd_auth },
-    { "key", "show|rotate [--grace SECONDS] [--json]: the instance key pair for sealed passwords", cmd_key },
+    { "config", "show the configuration in effect (domains, DNS, keytab)", cmd_config, NULL },
+    { "locate", "DOMAIN [--site S] [--gc] [--json]: the DCs the locator picks, in order", cmd_locate, NULL },
+    { "user", "ID [--domain D] [--json]: a user by DOMAIN\\name, UPN, SID, GUID, DN or name", cmd_user, NULL },
+    { "group", "ID [--domain D] [--json]: a group, by any identifier", cmd_group, NULL },
+    { "search", "PREFIX [--users|--groups] [--limit N] [--cursor C] [--json]: people picker", cmd_search, NULL },
+    { "groups-of", "USER [--domain D] [--json]: every group the user is in, transitively", cmd_groups_of, NULL },
+    { "members", "GROUP [--transitive] [--limit PAGE] [--domain D] [--json]: a group's members", cmd_members, NULL },
+    { "domains", "[--json]: forests, domains, trusts and which domains are enabled", cmd_domains, NULL },
+    { "domain", "enable|disable NAME [--json]: use a domain for subscriptions, or stop", cmd_domain, NULL },
+    { "auth", "USER [--domain D] [--groups] [--stdin] [--json]: check a password (from the terminal, or a line of stdin)", cmd_auth, NULL },
+    { "key", "show|rotate [--grace SECONDS] [--json]: the instance key pair for sealed passwords", cmd_key, NULL },
+    { "diagnose", "[--json] [--domain D] [--dc DC] [--skip-cloud] [--timeout S]: check every forest is reachable (exit 0 pass, 1 warn, 2 fail)", NULL,
+      cmd_diagnose },
 };
 
 static void usage(FILE *out)
@@ -122,6 +128,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[optind], commands[i].name) != 0)
             continue;
+        if (commands[i].run_unloaded != NULL)
+            return commands[i].run_unloaded(config_path, argc - optind, argv + optind);
         if (adb_ctx_new(config_path, &ctx, &err) != ADB_OK) {
             fprintf(stderr, "adbridge: %s: %s\n", adb_code_name(err.code), err.message);
             return EXIT_ERROR;

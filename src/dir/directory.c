@@ -210,6 +210,12 @@ adb_code adb_dir_open(const adb_config *cfg, const adb_logger *log, const adb_di
             goto fail;
         }
     }
+    /* How connections are protected: the configuration's "ldap", unless the
+     * caller chose TLS itself. */
+    if (d->o.pool.ldap.tls == ADB_LDAP_TLS_OFF && d->o.pool.ldap.ca_file == NULL) {
+        d->o.pool.ldap.tls = cfg->ldap.tls;
+        d->o.pool.ldap.ca_file = cfg->ldap.ca_file;
+    }
     if ((rc = adb_krb_new(cfg->keytab, cfg->machine_principal, &d->krb, err)) != ADB_OK
         || (rc = adb_pool_new(d->loc, d->krb, &d->o.pool, log, &d->pool, err)) != ADB_OK
         || (rc = adb_cache_new(&d->o.cache, &d->cache, err)) != ADB_OK)

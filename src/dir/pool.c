@@ -105,10 +105,11 @@ static adb_code connect_best(adb_pool *p, const char *domain, adb_pool_kind kind
 
         rc = adb_ldap_connect(&t, p->creds, &p->o.ldap, out, &e);
         if (rc == ADB_OK) {
+            char prot[200];
             adb_locator_mark_up(p->loc, domain, dc->host);
             snprintf(host, host_size, "%s", dc->host);
-            adb_log(p->log, ADB_LOG_DEBUG, "ldap_connect", "domain=%s dc=%s ssf=%u", domain, dc->host,
-                    adb_ldap_ssf(*out));
+            adb_log(p->log, ADB_LOG_DEBUG, "ldap_connect", "domain=%s dc=%s ssf=%u protection=%s", domain,
+                    dc->host, adb_ldap_ssf(*out), adb_log_value(prot, sizeof prot, adb_ldap_protection(*out)));
             break;
         }
         if (o < sizeof tried)

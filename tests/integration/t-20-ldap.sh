@@ -17,4 +17,14 @@ printf '[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n udp_prefer
 # the new keys by replication right away, so later tests may use either KDC.
 export ADB_TEST_ROTATE_CMD="'$ADB_TOP_SRCDIR/samba-testenv/testenv' rotate-machine-password >/dev/null"
 
+# TLS: the DCs' CA bundle comes from the testenv; a CA that did not issue
+# them (a fresh self-signed one) and a readable file with no certificate.
+# Missing pieces are failures (test_ldap then fails on them too), not skips.
+export ADB_TEST_WRONG_CA=$ADB_TEST_TMP/wrong-ca.pem ADB_TEST_NOT_A_CA=$ADB_TEST_TMP/not-a-ca.pem
+[ -s "${ADB_TEST_DC_CA:-}" ] \
+    || echo "not ok - ADB_TEST_DC_CA ('${ADB_TEST_DC_CA:-}') is not a file: rebuild the testenv (testenv down; testenv up)"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$ADB_TEST_NOT_A_CA" -out "$ADB_TEST_WRONG_CA" \
+    -days 2 -subj "/CN=Not the AD root CA" >/dev/null 2>&1 \
+    || echo "not ok - openssl cannot make the wrong CA for the TLS tests (apt-get install openssl)"
+
 run_tap "$ADB_TOP_BUILDDIR/tests/integration/test_ldap"

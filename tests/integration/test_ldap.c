@@ -6,12 +6,17 @@
 #include <adbridge/krb.h>
 #include <adbridge/ldap_conn.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 static const char *env(const char *name)
@@ -318,6 +323,235 @@ static void test_keytab_rotation(void **state)
     adb_krb_free(k);
 }
 
+/* ---- TLS (ldap.tls = ldaps / starttls, ldap.ca_file) ----
+ * DC1 and DC2 allow Kerberos inside TLS (testenv sets Samba's "ldap server
+ * require strong auth = allow_sasl_over_tls", Windows' behaviour); PDC keeps
+ * Samba's default, which refuses every SASL bind inside TLS. */
+
+static adb_code connect_tls(adb_krb *k, const char *host, const char *address, int port, adb_ldap_tls tls,
+                            const char *ca_file, adb_ldap_conn **c, adb_error *err)
+{
+    adb_ldap_target t = { .host = host, .address = address, .port = port };
+    adb_ldap_options o = { .tls = tls, .ca_file = ca_file };
+
+    return adb_ldap_connect(&t, k, &o, c, err);
+}
+
+/* Reads the rootDSE and alice through c: the connection really carries LDAP. */
+static void assert_reads(adb_ldap_conn *c, const char *host)
+{
+    const char *attrs[] = { "dnsHostName", NULL };
+    const char *user_attrs[] = { "sAMAccountName", "objectSid", NULL };
+    adb_ldap_entry *e;
+    adb_error err = { 0 };
+    adb_ldap_search *s;
+    char buf[256];
+
+    assert_int_equal(adb_ldap_read(c, "", NULL, attrs, &e, &err), ADB_OK);
+    assert_string_equal(adb_ldap_entry_str(e, "dnsHostName", buf, sizeof buf), host);
+    adb_ldap_entry_free(e);
+    assert_int_equal(adb_ldap_search_begin(c, "DC=adb,DC=test", ADB_LDAP_SCOPE_SUBTREE, "(sAMAccountName=alice)",
+                                           user_attrs, 0, &s, &err), ADB_OK);
+    assert_int_equal(adb_ldap_search_next(s, &e, &err), ADB_OK);
+    assert_non_null(e);
+    assert_int_equal(adb_ldap_entry_values(e, "objectSid")[0]->bv_len, 28);
+    adb_ldap_entry_free(e);
+    adb_ldap_search_end(s);
+}
+
+static void test_ldaps_bind(void **state)
+{
+    adb_krb *k = machine_creds();
+    adb_ldap_conn *c;
+    adb_error err = { 0 };
+
+    (void)state;
+    /* Port 389 as the locator's SRV record gives it: LDAPS goes to 636. */
+    if (connect_tls(k, "dc1.adb.test", env("ADB_TEST_DC1"), 389, ADB_LDAP_TLS_LDAPS, env("ADB_TEST_DC_CA"), &c,
+                    &err) != ADB_OK)
+        fail_msg("ldaps dc1: %s: %s", adb_code_name(err.code), err.message);
+    print_message("# %s: %s\n", adb_ldap_host(c), adb_ldap_protection(c));
+    assert_true(adb_ldap_ssf(c) >= 128);
+    assert_non_null(strstr(adb_ldap_protection(c), "+ GSSAPI (no SASL layer), LDAPS port 636"));
+    assert_non_null(strstr(adb_ldap_protection(c), "TLS1."));
+    assert_reads(c, "dc1.adb.test");
+    adb_ldap_close(c);
+
+    /* The global catalog's TLS twin, 3268 -> 3269, on DC2. */
+    if (connect_tls(k, "dc2.adb.test", env("ADB_TEST_DC2"), 3268, ADB_LDAP_TLS_LDAPS, env("ADB_TEST_DC_CA"), &c,
+                    &err) != ADB_OK)
+        fail_msg("ldaps gc dc2: %s: %s", adb_code_name(err.code), err.message);
+    print_message("# %s: %s\n", adb_ldap_host(c), adb_ldap_protection(c));
+    assert_non_null(strstr(adb_ldap_protection(c), "LDAPS port 3269"));
+    assert_reads(c, "dc2.adb.test");
+    adb_ldap_close(c);
+    adb_krb_free(k);
+}
+
+static void test_starttls_bind(void **state)
+{
+    adb_krb *k = machine_creds();
+    adb_ldap_conn *c;
+    adb_error err = { 0 };
+
+    (void)state;
+    if (connect_tls(k, "dc1.adb.test", env("ADB_TEST_DC1"), 0, ADB_LDAP_TLS_STARTTLS, env("ADB_TEST_DC_CA"), &c,
+                    &err) != ADB_OK)
+        fail_msg("starttls dc1: %s: %s", adb_code_name(err.code), err.message);
+    print_message("# %s: %s\n", adb_ldap_host(c), adb_ldap_protection(c));
+    assert_true(adb_ldap_ssf(c) >= 128);
+    assert_non_null(strstr(adb_ldap_protection(c), "+ GSSAPI (no SASL layer), StartTLS port 389"));
+    assert_reads(c, "dc1.adb.test");
+    adb_ldap_close(c);
+
+    /* Without TLS the same call still gives a sealed GSSAPI connection. */
+    assert_int_equal(connect_tls(k, "dc1.adb.test", env("ADB_TEST_DC1"), 0, ADB_LDAP_TLS_OFF, NULL, &c, &err), ADB_OK);
+    print_message("# %s: %s\n", adb_ldap_host(c), adb_ldap_protection(c));
+    assert_non_null(strstr(adb_ldap_protection(c), "GSSAPI sign+seal"));
+    adb_ldap_close(c);
+    adb_krb_free(k);
+}
+
+/* A CA file that did not issue the DC's certificate (t-20-ldap.sh makes one). */
+static void test_tls_wrong_ca(void **state)
+{
+    adb_krb *k = machine_creds();
+    adb_ldap_conn *c;
+    adb_error err = { 0 };
+
+    (void)state;
+    for (int tls = ADB_LDAP_TLS_STARTTLS; tls <= ADB_LDAP_TLS_LDAPS; tls++) {
+        assert_int_equal(connect_tls(k, "dc1.adb.test", env("ADB_TEST_DC1"), 0, (adb_ldap_tls)tls,
+                                     env("ADB_TEST_WRONG_CA"), &c, &err), ADB_E_TLS_CERT);
+        print_message("# %s\n", err.message);
+        assert_string_equal(adb_code_name(err.code), "tls_certificate");
+        assert_non_null(strstr(err.message, "certificate of dc1.adb.test"));
+        assert_non_null(strstr(err.message, "issuer is unknown"));
+        assert_non_null(strstr(err.message, "Set ldap.ca_file"));
+        assert_non_null(strstr(err.message, env("ADB_TEST_WRONG_CA")));
+    }
+    adb_krb_free(k);
+}
+
+/* The certificate must name the DC the locator gave, not just any DC of the
+ * CA: dc1.adb.test at DC2's address presents DC2's certificate. */
+static void test_tls_wrong_name(void **state)
+{
+    adb_krb *k = machine_creds();
+    adb_ldap_conn *c;
+    adb_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(connect_tls(k, "dc1.adb.test", env("ADB_TEST_DC2"), 0, ADB_LDAP_TLS_LDAPS,
+                                 env("ADB_TEST_DC_CA"), &c, &err), ADB_E_TLS_CERT);
+    print_message("# %s\n", err.message);
+    assert_non_null(strstr(err.message, "name in the certificate does not match"));
+    assert_non_null(strstr(err.message, "DC2.adb.test"));
+    adb_krb_free(k);
+}
+
+static void test_tls_missing_ca(void **state)
+{
+    adb_krb *k = machine_creds();
+    adb_ldap_conn *c;
+    adb_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(connect_tls(k, "dc1.adb.test", env("ADB_TEST_DC1"), 0, ADB_LDAP_TLS_LDAPS,
+                                 "/nonexistent/ad-root-ca.pem", &c, &err), ADB_E_CONFIG);
+    print_message("# %s\n", err.message);
+    assert_non_null(strstr(err.message, "ldap.ca_file /nonexistent/ad-root-ca.pem cannot be read"));
+    assert_non_null(strstr(err.message, "No such file"));
+    /* Readable, but no certificate in it (a key, a DER file, a typo'd copy). */
+    assert_int_equal(connect_tls(k, "dc1.adb.test", env("ADB_TEST_DC1"), 0, ADB_LDAP_TLS_STARTTLS,
+                                 env("ADB_TEST_NOT_A_CA"), &c, &err), ADB_E_CONFIG);
+    print_message("# %s\n", err.message);
+    assert_non_null(strstr(err.message, "holds no PEM certificate"));
+    adb_krb_free(k);
+}
+
+/* PDC runs Samba's default: TLS works, Kerberos inside it is refused. */
+static void test_tls_kerberos_refused(void **state)
+{
+    adb_krb *k = machine_creds();
+    adb_ldap_conn *c;
+    adb_error err = { 0 };
+
+    (void)state;
+    for (int tls = ADB_LDAP_TLS_STARTTLS; tls <= ADB_LDAP_TLS_LDAPS; tls++) {
+        assert_int_equal(connect_tls(k, "pdc.partner.test", env("ADB_TEST_PARTNER_DC"), 0, (adb_ldap_tls)tls,
+                                     env("ADB_TEST_DC_CA"), &c, &err), ADB_E_TLS);
+        print_message("# %s\n", err.message);
+        assert_non_null(strstr(err.message, "GSSAPI bind inside TLS on pdc.partner.test"));
+        assert_non_null(strstr(err.message, "refuses Kerberos binds inside TLS"));
+        assert_non_null(strstr(err.message, "Sign or Seal are required"));
+        assert_non_null(strstr(err.message, "allow_sasl_over_tls"));
+    }
+    adb_krb_free(k);
+}
+
+/* Peers on the LDAPS port that do not speak TLS: the first answers with
+ * text, as a plain service on the wrong port would; the second says nothing
+ * until the client gives up. */
+static void *not_tls_server(void *arg)
+{
+    int fd = accept(*(int *)arg, NULL, NULL);
+    static const char reply[] = "220 this is not TLS\r\n";
+    char buf[4096];
+
+    if (fd >= 0) {
+        (void)!read(fd, buf, sizeof buf);
+        (void)!write(fd, reply, sizeof reply - 1);
+        close(fd);
+    }
+    if ((fd = accept(*(int *)arg, NULL, NULL)) >= 0) {
+        while (read(fd, buf, sizeof buf) > 0)
+            ;
+        close(fd);
+    }
+    return NULL;
+}
+
+static void test_tls_no_ldaps(void **state)
+{
+    adb_krb *k = machine_creds();
+    adb_ldap_conn *c;
+    adb_error err = { 0 };
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    pthread_t th;
+
+    (void)state;
+    /* Nothing listens on 636 there: the DC does not offer LDAPS. */
+    assert_int_equal(connect_tls(k, "dc1.adb.test", "127.0.0.1", 389, ADB_LDAP_TLS_LDAPS, env("ADB_TEST_DC_CA"),
+                                 &c, &err), ADB_E_DC_UNAVAILABLE);
+    print_message("# %s\n", err.message);
+    assert_non_null(strstr(err.message, "dc1.adb.test does not accept LDAPS on port 636"));
+
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    assert_int_equal(pthread_create(&th, NULL, not_tls_server, &lfd), 0);
+    assert_int_equal(connect_tls(k, "dc1.adb.test", "127.0.0.1", ntohs(sa.sin_port), ADB_LDAP_TLS_LDAPS,
+                                 env("ADB_TEST_DC_CA"), &c, &err), ADB_E_TLS);
+    print_message("# %s\n", err.message);
+    assert_non_null(strstr(err.message, "TLS handshake (LDAPS) with dc1.adb.test"));
+    /* The silent one: the handshake ends at the connect timeout. */
+    {
+        adb_ldap_target t = { .host = "dc1.adb.test", .address = "127.0.0.1", .port = ntohs(sa.sin_port) };
+        adb_ldap_options o = { .tls = ADB_LDAP_TLS_LDAPS, .ca_file = env("ADB_TEST_DC_CA"),
+                               .connect_timeout_ms = 500 };
+        assert_int_equal(adb_ldap_connect(&t, k, &o, &c, &err), ADB_E_TIMEOUT);
+        print_message("# %s\n", err.message);
+        assert_non_null(strstr(err.message, "no TLS handshake within 500 ms"));
+    }
+    pthread_join(th, NULL);
+    close(lfd);
+    adb_krb_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +565,13 @@ int main(void)
         cmocka_unit_test(test_unreachable_kdc),
         cmocka_unit_test(test_injection),
         cmocka_unit_test(test_keytab_rotation),
+        cmocka_unit_test(test_ldaps_bind),
+        cmocka_unit_test(test_starttls_bind),
+        cmocka_unit_test(test_tls_wrong_ca),
+        cmocka_unit_test(test_tls_wrong_name),
+        cmocka_unit_test(test_tls_missing_ca),
+        cmocka_unit_test(test_tls_kerberos_refused),
+        cmocka_unit_test(test_tls_no_ldaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
