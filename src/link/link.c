@@ -31,6 +31,8 @@
 #include <proton/transport.h>
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -275,6 +277,11 @@ static bool conn_io(conn *c, int wake_fd, int wait_ms)
             ssize_t n = recv(c->fd, rb.start, rb.size, 0);
             if (n > 0) {
                 pn_connection_driver_read_done(d, (size_t)n);
+#ifdef TCP_QUICKACK
+                /* Linux leaves quick-ACK mode on its own: re-arm it after every
+                 * read, or a proxy hop waits out the ~40 ms delayed ACK. */
+                setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &(int){ 1 }, sizeof(int));
+#endif
             } else if (n == 0) {
                 pn_connection_driver_read_close(d);
             } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {

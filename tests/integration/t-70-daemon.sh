@@ -194,6 +194,19 @@ c["broker"] = {"url": "$BROKER_AMQP_URL", "address": "/queue/requests", "usernam
 json.dump(c, open(sys.argv[2], "w"), indent=1)
 EOF
 check "adbridged --check-config accepts the broker section" adbridged --check-config --config "$T70/adbridged.json"
+
+# adbridge diagnose's cloud check (10) against this broker: it passes, and a
+# broker that refuses the password fails at the sasl stage with a fix.
+cloud_check() { # CONFIG -> "status|fix" of the cloud check
+    adbridge --config "$1" diagnose --json --domain adb.test 2>/dev/null \
+        | /usr/bin/python3 -c 'import json,sys; c=[c for c in json.load(sys.stdin)["checks"] if c["id"]=="cloud"][0]
+print(c["status"] + "|" + (c.get("fix") or ""))'
+}
+check_match "diagnose: the cloud link check passes against the broker" '^pass\|' cloud_check "$T70/adbridged.json"
+printf 'not-the-password' >"$T70/wrong.pw"; chmod 600 "$T70/wrong.pw"
+sed "s|$BROKER_PASSWORD_FILE|$T70/wrong.pw|" "$T70/adbridged.json" >"$T70/adbridged-wrongpw.json"
+check_match "diagnose: a wrong broker password fails the cloud check with a fix" '^fail\|.+' \
+    cloud_check "$T70/adbridged-wrongpw.json"
 start_daemon() { # NAME
     setsid adbridged --config "$T70/adbridged.json" --foreground > "$T70/$1.out" 2> "$T70/$1.log" < /dev/null &
     eval "PID_$1=$!"
