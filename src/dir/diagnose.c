@@ -207,22 +207,31 @@ static double mono_ms(void)
 }
 
 /* Records one result and shows it to the progress callback; takes details. */
-__attribute__((format(printf, 9, 10)))
-static void emit(run *R, const scope *sc, int check, const char *id, const char *title, adb_diag_status st,
-                 double ms, json_t *details, const char *fmt, ...)
+/* One result: recorded in the report and shown by the progress callback. */
+__attribute__((format(printf, 10, 0)))
+static void vemit(run *R, const scope *sc, int check, const char *id, const char *title, adb_diag_status st,
+                  double ms, json_t *details, const char *fix, const char *fmt, va_list ap)
 {
     char msg[1024];
-    va_list ap;
 
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     adb_diag_item res = { .check = check, .id = id, .title = title, .forest = sc->forest, .domain = sc->domain,
-                          .dc = sc->dc, .status = st, .ms = ms, .message = msg, .details = details };
+                          .dc = sc->dc, .status = st, .ms = ms, .message = msg, .fix = fix, .details = details };
     adb_diag_result *d = adb_diag_report_add(R->rep, &res);
     json_decref(details);
     if (d != NULL && R->o->progress != NULL)
         R->o->progress(d, R->o->progress_arg);
+}
+
+__attribute__((format(printf, 9, 10)))
+static void emit(run *R, const scope *sc, int check, const char *id, const char *title, adb_diag_status st,
+                 double ms, json_t *details, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vemit(R, sc, check, id, title, st, ms, details, NULL, fmt, ap);
+    va_end(ap);
 }
 
 /* emit with a fix: the form every warn and fail uses. */
@@ -230,18 +239,11 @@ __attribute__((format(printf, 10, 11)))
 static void emit_fix(run *R, const scope *sc, int check, const char *id, const char *title, adb_diag_status st,
                      double ms, json_t *details, const char *fix, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vemit(R, sc, check, id, title, st, ms, details, fix, fmt, ap);
     va_end(ap);
-    adb_diag_item res = { .check = check, .id = id, .title = title, .forest = sc->forest, .domain = sc->domain,
-                          .dc = sc->dc, .status = st, .ms = ms, .message = msg, .fix = fix, .details = details };
-    adb_diag_result *d = adb_diag_report_add(R->rep, &res);
-    json_decref(details);
-    if (d != NULL && R->o->progress != NULL)
-        R->o->progress(d, R->o->progress_arg);
 }
 
 static const char NTP_FIX[] = "sync the clock with NTP (chronyc makestep / timedatectl set-ntp true)";
