@@ -24,16 +24,13 @@ typedef struct adb_dial_times {
 } adb_dial_times;
 
 /* Connects to host:port, through proxy when proxy->host is set (proxy may be
- * NULL), before deadline_ms (CLOCK_MONOTONIC milliseconds, adb_dial_now_ms).
+ * NULL), before deadline_ms (adb_mono_ms, clock.h).
  * *stage (may be NULL) gets the stage that failed: "resolve", "tcp" or
  * "proxy".  Errors: dns_failure, timeout, io_error (refused, unreachable),
  * protocol_error (the proxy answered something other than 200: the message
  * quotes its status line), config_invalid (credentials file). */
 adb_code adb_dial(const adb_proxy_config *proxy, const char *host, unsigned port, int64_t deadline_ms,
                   int *fd_out, adb_dial_times *times, const char **stage, adb_error *err);
-
-/* CLOCK_MONOTONIC in milliseconds. */
-int64_t adb_dial_now_ms(void);
 
 /* Reads a small secret file (a password, "user:password") into secret
  * memory, refusing a file that is not regular, is a symlink, or gives group

@@ -1,6 +1,7 @@
 /* CLDAP netlogon ping: see include/adbridge/cldap.h. */
 #include "config.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/cldap.h>
 
 #include <arpa/inet.h>
@@ -20,13 +21,6 @@
 #include <unistd.h>
 
 #define MAX_DATAGRAM 4096
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 adb_code adb_cldap_encode(int msgid, const char *domain, uint32_t ntver, uint8_t **out, size_t *out_len,
                           adb_error *err)
@@ -139,7 +133,7 @@ adb_code adb_cldap_ping_all(adb_cldap_ping *pings, size_t n, const char *domain,
             continue;
         }
         if (getrandom(&r, sizeof r, 0) != sizeof r)
-            r = (uint32_t)now_us();
+            r = (uint32_t)adb_mono_us();
         ids[i] = (int)(r & 0x7fffffff) | 1;
         if ((code = adb_cldap_encode(ids[i], domain, ADB_CLDAP_NTVER, &req, &req_len, err)) != ADB_OK)
             goto out;
@@ -153,14 +147,14 @@ adb_code adb_cldap_ping_all(adb_cldap_ping *pings, size_t n, const char *domain,
             continue;
         }
         free(req);
-        sent[i] = now_us();
+        sent[i] = adb_mono_us();
         pfd[i].events = POLLIN;
         p->code = ADB_E_TIMEOUT;
         pending++;
     }
-    int64_t deadline = now_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 1000) * 1000;
+    int64_t deadline = adb_mono_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 1000) * 1000;
     while (pending > 0) {
-        int64_t left = deadline - now_us();
+        int64_t left = deadline - adb_mono_us();
         if (left <= 0 || poll(pfd, (nfds_t)n, (int)((left + 999) / 1000)) < 0)
             break;
         for (size_t i = 0; i < n; i++) {
@@ -180,7 +174,7 @@ adb_code adb_cldap_ping_all(adb_cldap_ping *pings, size_t n, const char *domain,
                 fail(p, perr.code, perr.message);
             } else {
                 p->code = ADB_OK;
-                p->rtt_us = (int)(now_us() - sent[i]);
+                p->rtt_us = (int)(adb_mono_us() - sent[i]);
             }
             pfd[i].events = 0;
             pending--;

@@ -1,6 +1,7 @@
 /* A DC's clock from its rootDSE: see include/adbridge/dctime.h. */
 #include "config.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/dctime.h>
 
 #include <ctype.h>
@@ -60,13 +61,6 @@ bool adb_generalized_time_parse(const char *s, time_t *out)
     return true;
 }
 
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 adb_code adb_dctime_read(const char *address, int port, int timeout_ms, adb_dctime *out, adb_error *err)
 {
     char *attrs[] = { (char *)"currentTime", NULL };
@@ -90,9 +84,9 @@ adb_code adb_dctime_read(const char *address, int port, int timeout_ms, adb_dcti
     ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
     struct timeval t0;
     gettimeofday(&t0, NULL);
-    double m0 = mono_ms();
+    double m0 = adb_mono_ms_f();
     rc = ldap_search_ext_s(ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL, &tv, 1, &res);
-    out->rtt_ms = mono_ms() - m0;
+    out->rtt_ms = adb_mono_ms_f() - m0;
     out->local = t0.tv_sec + (time_t)((out->rtt_ms / 2 + t0.tv_usec / 1000.0) / 1000.0);
     if (rc == LDAP_TIMEOUT) {
         code = adb_error_set(err, ADB_E_TIMEOUT, "DC %s did not answer a rootDSE read within %d ms", uri, timeout_ms);

@@ -1,6 +1,7 @@
 /* DNS SRV discovery with c-ares: see include/adbridge/dns.h. */
 #include "config.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/dns.h>
 
 #include <ares.h>
@@ -22,13 +23,6 @@ struct answer {
     int len;
     bool done;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
@@ -62,7 +56,7 @@ static void run(ares_channel ch, int64_t deadline)
         }
         if (n == 0)
             return;
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - adb_mono_ms();
         if (left <= 0) {
             ares_cancel(ch);
             return;
@@ -135,7 +129,7 @@ static uint32_t random_u32(void *ctx)
     uint32_t v;
     FILE *f = fopen("/dev/urandom", "rb");
     if (f == NULL || fread(&v, sizeof v, 1, f) != 1)
-        v = (uint32_t)now_ms() * 2654435761u;
+        v = (uint32_t)adb_mono_ms() * 2654435761u;
     if (f != NULL)
         fclose(f);
     return v;
@@ -185,7 +179,7 @@ void adb_srv_order(adb_srv_target *t, size_t n, uint32_t (*rnd)(void *ctx), void
 adb_code adb_dns_srv(const adb_dns_options *opts, const char *name, adb_srv_result *out, adb_error *err)
 {
     int timeout = opts != NULL && opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
-    int64_t deadline = now_ms() + timeout;
+    int64_t deadline = adb_mono_ms() + timeout;
     struct answer srv = { 0 }, *a = NULL;
     struct ares_srv_reply *replies = NULL;
     char servers[1024];
@@ -285,7 +279,7 @@ adb_code adb_dns_addr(const adb_dns_options *opts, const char *host, char addr[4
     if ((code = open_channel(opts, timeout / 2, &ch, err)) != ADB_OK)
         return code;
     ares_query(ch, host, ns_c_in, ns_t_a, on_answer, &a);
-    run(ch, now_ms() + timeout);
+    run(ch, adb_mono_ms() + timeout);
     if (!a.done || a.status != ARES_SUCCESS)
         code = query_error(a.done ? a.status : ARES_ETIMEOUT, "A", host, servers, err);
     else if ((rc = ares_parse_a_reply(a.buf, a.len, NULL, at, &na)) != ARES_SUCCESS || na < 1)

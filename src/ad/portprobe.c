@@ -1,6 +1,7 @@
 /* Parallel TCP/UDP port probes: see include/adbridge/portprobe.h. */
 #include "config.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/portprobe.h>
 
 #include <arpa/inet.h>
@@ -27,13 +28,6 @@ enum {
     KRB_AS_REP_TAG = 0x6b,    /* [APPLICATION 11] */
     KRB_ERROR_TAG = 0x7e,     /* [APPLICATION 30] */
 };
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 const char *adb_port_state_name(adb_port_state s)
 {
@@ -153,7 +147,7 @@ static void start(adb_port_probe *p, slot *s)
     adb_error e = { 0 };
     uint32_t rnd = 0;
 
-    s->start = now_us();
+    s->start = adb_mono_us();
     if (inet_pton(AF_INET, p->address, &sa.sin_addr) != 1) {
         finish(p, s, ADB_PORT_ERROR, s->start, "not a numeric IPv4 address");
         return;
@@ -164,7 +158,7 @@ static void start(adb_port_probe *p, slot *s)
         return;
     }
     if (connect(s->fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
-        fail_errno(p, s, errno, now_us());
+        fail_errno(p, s, errno, adb_mono_us());
         return;
     }
     if (p->kind == ADB_PROBE_TCP)
@@ -174,17 +168,17 @@ static void start(adb_port_probe *p, slot *s)
     s->id = (uint16_t)rnd;
     if ((p->kind == ADB_PROBE_UDP_DNS ? adb_portprobe_dns_query(s->id, &req, &len, &e)
                                       : adb_portprobe_as_req(p->realm, p->client, rnd, &req, &len, &e)) != ADB_OK) {
-        finish(p, s, ADB_PORT_ERROR, now_us(), e.message);
+        finish(p, s, ADB_PORT_ERROR, adb_mono_us(), e.message);
         return;
     }
     if (send(s->fd, req, len, 0) < 0)
-        fail_errno(p, s, errno, now_us());
+        fail_errno(p, s, errno, adb_mono_us());
     free(req);
 }
 
 static void on_event(adb_port_probe *p, slot *s, short revents)
 {
-    int64_t now = now_us();
+    int64_t now = adb_mono_us();
     uint8_t buf[MAX_DATAGRAM];
     int soerr = 0;
     socklen_t sl = sizeof soerr;
@@ -233,7 +227,7 @@ adb_code adb_port_probe_all(adb_port_probe *p, size_t n, int timeout_ms, adb_err
         else
             start(&p[i], &s[i]);
     }
-    int64_t deadline = now_us() + (int64_t)timeout_ms * 1000;
+    int64_t deadline = adb_mono_us() + (int64_t)timeout_ms * 1000;
     for (;;) {
         nfds_t m = 0;
         for (size_t i = 0; i < n; i++) {
@@ -242,7 +236,7 @@ adb_code adb_port_probe_all(adb_port_probe *p, size_t n, int timeout_ms, adb_err
             pfd[m] = (struct pollfd){ .fd = s[i].fd, .events = p[i].kind == ADB_PROBE_TCP ? POLLOUT : POLLIN };
             idx[m++] = i;
         }
-        int64_t left = deadline - now_us();
+        int64_t left = deadline - adb_mono_us();
         if (m == 0 || left <= 0)
             break;
         int r = poll(pfd, m, (int)((left + 999) / 1000));
@@ -256,7 +250,7 @@ adb_code adb_port_probe_all(adb_port_probe *p, size_t n, int timeout_ms, adb_err
         if (!s[i].done) {
             char why[64];
             snprintf(why, sizeof why, "no answer within %d ms", timeout_ms);
-            finish(&p[i], &s[i], ADB_PORT_TIMEOUT, now_us(), why);
+            finish(&p[i], &s[i], ADB_PORT_TIMEOUT, adb_mono_us(), why);
         }
     free(s), free(pfd), free(idx);
     return ADB_OK;

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <adbridge/cache.h>
+#include <adbridge/clock.h>
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -47,11 +48,8 @@ typedef struct garbage {
 
 static int64_t monotonic_ms(void *arg)
 {
-    struct timespec ts;
-
     (void)arg;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return adb_mono_ms();
 }
 
 static uint64_t hash_key(const char *key)

@@ -8,6 +8,7 @@
  * callback sees it at once. */
 #include "config.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/cldap.h>
 #include <adbridge/config.h>
 #include <adbridge/dctime.h>
@@ -199,13 +200,6 @@ typedef struct scope {
 
 static const scope GLOBAL = { 0 };
 
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Records one result and shows it to the progress callback; takes details. */
 /* One result: recorded in the report and shown by the progress callback. */
 __attribute__((format(printf, 10, 0)))
@@ -289,74 +283,74 @@ static void kerberos_fix(run *R, adb_code code, const char *kdcs, char *fix, siz
 static bool check_config(run *R, const char *path)
 {
     adb_error e = { 0 };
-    double t0 = mono_ms();
+    double t0 = adb_mono_ms_f();
     char fix[768];
     struct stat st;
 
     if (adb_config_load(path, &R->cfg, &e) != ADB_OK) {
         snprintf(fix, sizeof fix, "correct %s (see schemas/config.schema.json), then run adbridge diagnose again",
                  path);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.file", path, ADB_DIAG_FAIL, mono_ms() - t0, NULL, fix, "%s",
+        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.file", path, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix, "%s",
                  e.message);
         return false;
     }
-    emit(R, &GLOBAL, ADB_DIAG_CONFIG, "config.file", path, ADB_DIAG_PASS, mono_ms() - t0,
+    emit(R, &GLOBAL, ADB_DIAG_CONFIG, "config.file", path, ADB_DIAG_PASS, adb_mono_ms_f() - t0,
          json_pack("{s:i, s:i, s:b}", "domains", (int)R->cfg->n_domains, "dns_servers", (int)R->cfg->n_dns_servers,
                    "broker", R->cfg->broker.url != NULL),
          "valid: %zu domain(s), %s", R->cfg->n_domains,
          R->cfg->n_dns_servers ? "explicit DNS servers" : "DNS from resolv.conf");
 
     /* The keytab file: present, a regular file, readable by us, not by others. */
-    t0 = mono_ms();
+    t0 = adb_mono_ms_f();
     const char *kt = R->cfg->keytab;
     if (stat(kt, &st) != 0 || !S_ISREG(st.st_mode)) {
         bool exists = access(kt, F_OK) == 0;
         snprintf(fix, sizeof fix, "join the host with adcli join (it writes %s), or set \"keytab\" in %s", kt, path);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_FAIL, mono_ms() - t0, NULL, fix,
+        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix,
                  "keytab %s %s", kt, exists ? "is not a regular file" : "does not exist");
     } else if (access(kt, R_OK) != 0) {
         snprintf(fix, sizeof fix, "run adbridge as a user that can read %s (root, or the file's owner)", kt);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_FAIL, mono_ms() - t0, NULL, fix,
+        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix,
                  "keytab %s is not readable by this process", kt);
     } else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         snprintf(fix, sizeof fix, "chmod 600 %s", kt);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_WARN, mono_ms() - t0,
+        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_WARN, adb_mono_ms_f() - t0,
                  json_pack("{s:s}", "mode", "group/other access"), fix,
                  "keytab %s is accessible to group or others (mode %03o): anyone who reads it can act as this host",
                  kt, (unsigned)(st.st_mode & 0777));
     } else {
-        emit(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_PASS, mono_ms() - t0, NULL,
+        emit(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_PASS, adb_mono_ms_f() - t0, NULL,
              "readable, mode %03o", (unsigned)(st.st_mode & 0777));
     }
 
     /* The state directory and the persisted subscription flags. */
-    t0 = mono_ms();
+    t0 = adb_mono_ms_f();
     const char *sd = R->cfg->state_dir;
     if (stat(sd, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(fix, sizeof fix, "mkdir -m 700 -p %s (or set \"state_dir\" in %s)", sd, path);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_FAIL, mono_ms() - t0, NULL, fix,
+        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix,
                  "state directory %s does not exist", sd);
     } else if (access(sd, W_OK | X_OK) != 0) {
         snprintf(fix, sizeof fix, "make %s writable by the adbridge user (chown, chmod 700)", sd);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_FAIL, mono_ms() - t0, NULL, fix,
+        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix,
                  "state directory %s is not writable by this process", sd);
     } else if (st.st_mode & S_IWOTH) {
         snprintf(fix, sizeof fix, "chmod 700 %s", sd);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_WARN, mono_ms() - t0, NULL, fix,
+        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_WARN, adb_mono_ms_f() - t0, NULL, fix,
                  "state directory %s is writable by everyone (mode %03o)", sd, (unsigned)(st.st_mode & 0777));
     } else {
-        emit(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_PASS, mono_ms() - t0, NULL,
+        emit(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_PASS, adb_mono_ms_f() - t0, NULL,
              "writable, mode %03o", (unsigned)(st.st_mode & 0777));
     }
-    t0 = mono_ms();
+    t0 = adb_mono_ms_f();
     if (adb_subscriptions_open(R->cfg, &R->subs, &e) != ADB_OK) {
         snprintf(fix, sizeof fix, "repair or remove %s/" ADB_SUBSCRIPTIONS_FILE
                  " (removing it restores the flags of the configuration)", sd);
         emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.subscriptions", ADB_SUBSCRIPTIONS_FILE, ADB_DIAG_FAIL,
-                 mono_ms() - t0, NULL, fix, "%s", e.message);
+                 adb_mono_ms_f() - t0, NULL, fix, "%s", e.message);
     } else {
         emit(R, &GLOBAL, ADB_DIAG_CONFIG, "config.subscriptions", ADB_SUBSCRIPTIONS_FILE, ADB_DIAG_PASS,
-             mono_ms() - t0, NULL, "use-for-subscriptions flags readable (%s)", adb_subscriptions_path(R->subs));
+             adb_mono_ms_f() - t0, NULL, "use-for-subscriptions flags readable (%s)", adb_subscriptions_path(R->subs));
     }
     return true;
 }
@@ -367,22 +361,22 @@ static void check_keytab_and_tgt(run *R)
 {
     adb_error e = { 0 };
     char fix[768], jd[256];
-    double t0 = mono_ms();
+    double t0 = adb_mono_ms_f();
 
     if (adb_krb_new(R->cfg->keytab, R->cfg->machine_principal, &R->krb, &e) != ADB_OK) {
         R->krb = NULL;
         kerberos_fix(R, ADB_E_KEYTAB, NULL, fix, sizeof fix);
-        emit_fix(R, &GLOBAL, ADB_DIAG_KEYTAB, "keytab", R->cfg->keytab, ADB_DIAG_FAIL, mono_ms() - t0, NULL, fix,
+        emit_fix(R, &GLOBAL, ADB_DIAG_KEYTAB, "keytab", R->cfg->keytab, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix,
                  "%s", e.message);
         emit(R, &GLOBAL, ADB_DIAG_KERBEROS, "kerberos.tgt", "machine TGT", ADB_DIAG_SKIP, 0, NULL,
              "not tried: the keytab is unusable");
         return;
     }
-    emit(R, &GLOBAL, ADB_DIAG_KEYTAB, "keytab", R->cfg->keytab, ADB_DIAG_PASS, mono_ms() - t0,
+    emit(R, &GLOBAL, ADB_DIAG_KEYTAB, "keytab", R->cfg->keytab, ADB_DIAG_PASS, adb_mono_ms_f() - t0,
          json_pack("{s:s, s:i}", "principal", adb_krb_principal(R->krb), "kvno", adb_krb_kvno(R->krb)),
          "principal %s, key version %d", adb_krb_principal(R->krb), adb_krb_kvno(R->krb));
 
-    t0 = mono_ms();
+    t0 = adb_mono_ms_f();
     char title[300];
     snprintf(title, sizeof title, "machine TGT (%s)", joined_domain(R, jd, sizeof jd));
     const scope sc = GLOBAL;
@@ -390,13 +384,13 @@ static void check_keytab_and_tgt(run *R)
     R->tgt_ok = R->tgt_code == ADB_OK;
     if (!R->tgt_ok) {
         kerberos_fix(R, R->tgt_code, NULL, fix, sizeof fix);
-        emit_fix(R, &sc, ADB_DIAG_KERBEROS, "kerberos.tgt", title, ADB_DIAG_FAIL, mono_ms() - t0,
+        emit_fix(R, &sc, ADB_DIAG_KERBEROS, "kerberos.tgt", title, ADB_DIAG_FAIL, adb_mono_ms_f() - t0,
                  json_pack("{s:s}", "code", adb_code_name(R->tgt_code)), fix, "%s", e.message);
         return;
     }
     char until[32];
     utc_text(adb_krb_expiry(R->krb), until, sizeof until);
-    emit(R, &sc, ADB_DIAG_KERBEROS, "kerberos.tgt", title, ADB_DIAG_PASS, mono_ms() - t0,
+    emit(R, &sc, ADB_DIAG_KERBEROS, "kerberos.tgt", title, ADB_DIAG_PASS, adb_mono_ms_f() - t0,
          json_pack("{s:s, s:s}", "principal", adb_krb_principal(R->krb), "valid_until", until),
          "TGT for %s, valid until %s", adb_krb_principal(R->krb), until);
 }
@@ -416,7 +410,7 @@ static void check_dns_servers(run *R)
         adb_dns_options one = { .servers = srv ? &srv : NULL, .n_servers = srv ? 1 : 0, .timeout_ms = R->tmo };
         adb_srv_result res = { 0 };
         char title[300];
-        double t0 = mono_ms();
+        double t0 = adb_mono_ms_f();
 
         snprintf(title, sizeof title, "DNS server %s", srv ? srv : "(resolv.conf)");
         memset(&e, 0, sizeof e);
@@ -424,7 +418,7 @@ static void check_dns_servers(run *R)
         adb_srv_result_free(&res);
         /* Any answer, NXDOMAIN included, shows the server is there. */
         if (c == ADB_OK || c == ADB_E_NOT_FOUND) {
-            emit(R, &GLOBAL, ADB_DIAG_DNS, "dns.server", title, ADB_DIAG_PASS, mono_ms() - t0,
+            emit(R, &GLOBAL, ADB_DIAG_DNS, "dns.server", title, ADB_DIAG_PASS, adb_mono_ms_f() - t0,
                  json_pack("{s:s, s:s}", "server", srv ? srv : "resolv.conf", "query", name), "answers (%s: %s)",
                  name, c == ADB_OK ? "records found" : "no such name");
         } else {
@@ -434,7 +428,7 @@ static void check_dns_servers(run *R)
             else
                 snprintf(fix, sizeof fix, "fix the nameservers of /etc/resolv.conf, or set \"dns_servers\" in %s to "
                          "DNS servers of the AD domains", R->cfg->path);
-            emit_fix(R, &GLOBAL, ADB_DIAG_DNS, "dns.server", title, ADB_DIAG_FAIL, mono_ms() - t0,
+            emit_fix(R, &GLOBAL, ADB_DIAG_DNS, "dns.server", title, ADB_DIAG_FAIL, adb_mono_ms_f() - t0,
                      json_pack("{s:s, s:s}", "server", srv ? srv : "resolv.conf", "query", name), fix, "%s",
                      e.message);
         }
@@ -451,10 +445,10 @@ typedef struct srv_outcome {
 
 static void srv_query(run *R, const char *name, srv_outcome *o)
 {
-    double t0 = mono_ms();
+    double t0 = adb_mono_ms_f();
     memset(o, 0, sizeof *o);
     o->code = adb_dns_srv(&R->dns, name, &o->res, &o->err);
-    o->ms = mono_ms() - t0;
+    o->ms = adb_mono_ms_f() - t0;
 }
 
 /* Reports an SRV query: pass with its targets, fail naming the query. */
@@ -624,11 +618,11 @@ static void check_clock(run *R, const scope *sc, const dcinfo *dc)
     adb_dctime t;
     adb_error e = { 0 };
     char fix[768], local[32], dct[32];
-    double t0 = mono_ms();
+    double t0 = adb_mono_ms_f();
 
     if (adb_dctime_read(dc->addr, 389, R->tmo, &t, &e) != ADB_OK) {
         snprintf(fix, sizeof fix, "open TCP 389 from this host to %s; then run adbridge diagnose again", dc->addr);
-        emit_fix(R, sc, ADB_DIAG_CLOCK, "clock", "clock skew", ADB_DIAG_FAIL, mono_ms() - t0, NULL, fix,
+        emit_fix(R, sc, ADB_DIAG_CLOCK, "clock", "clock skew", ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix,
                  "cannot read the DC's time: %s", e.message);
         return;
     }
@@ -639,13 +633,13 @@ static void check_clock(run *R, const scope *sc, const dcinfo *dc)
     json_t *det = json_pack("{s:s, s:s, s:I, s:f}", "dc_time", dct, "local_time", local, "skew_s", (json_int_t)skew,
                             "rtt_ms", t.rtt_ms);
     if (mag <= SKEW_WARN_S) {
-        emit(R, sc, ADB_DIAG_CLOCK, "clock", "clock skew", ADB_DIAG_PASS, mono_ms() - t0, det,
+        emit(R, sc, ADB_DIAG_CLOCK, "clock", "clock skew", ADB_DIAG_PASS, adb_mono_ms_f() - t0, det,
              "%ld s (DC %s)", skew, dct);
         return;
     }
     snprintf(fix, sizeof fix, "%s — the DC says %s, this host says %s", NTP_FIX, dct, local);
     emit_fix(R, sc, ADB_DIAG_CLOCK, "clock", "clock skew", mag > SKEW_FAIL_S ? ADB_DIAG_FAIL : ADB_DIAG_WARN,
-             mono_ms() - t0, det, fix, "this host is %ld s %s the DC (%s: Kerberos allows %d s)", mag,
+             adb_mono_ms_f() - t0, det, fix, "this host is %ld s %s the DC (%s: Kerberos allows %d s)", mag,
              skew > 0 ? "ahead of" : "behind", mag > SKEW_FAIL_S ? "too much" : "close to the limit", SKEW_FAIL_S);
 }
 
@@ -654,7 +648,7 @@ static void check_service_ticket(run *R, const scope *sc, const dcinfo *dc)
     adb_svcticket tk;
     adb_error e = { 0 };
     char title[300], fix[768];
-    double t0 = mono_ms();
+    double t0 = adb_mono_ms_f();
 
     snprintf(title, sizeof title, "ticket ldap/%s", dc->host);
     if (!R->tgt_ok) {
@@ -669,11 +663,11 @@ static void check_service_ticket(run *R, const scope *sc, const dcinfo *dc)
                      "setspn -S), or make the SRV target the DC's real DNS name", dc->host);
         else
             kerberos_fix(R, c, NULL, fix, sizeof fix);
-        emit_fix(R, sc, ADB_DIAG_KERBEROS, "kerberos.service", title, ADB_DIAG_FAIL, mono_ms() - t0, NULL, fix,
+        emit_fix(R, sc, ADB_DIAG_KERBEROS, "kerberos.service", title, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix,
                  "%s", e.message);
         return;
     }
-    emit(R, sc, ADB_DIAG_KERBEROS, "kerberos.service", title, ADB_DIAG_PASS, mono_ms() - t0,
+    emit(R, sc, ADB_DIAG_KERBEROS, "kerberos.service", title, ADB_DIAG_PASS, adb_mono_ms_f() - t0,
          json_pack("{s:s, s:s}", "server", tk.server, "enctype", tk.enctype), "%s (%s)", tk.server, tk.enctype);
 }
 
@@ -687,7 +681,7 @@ static void check_kvno(run *R, const scope *sc, adb_ldap_conn *c, const char *ba
     adb_ldap_search *s = NULL;
     adb_ldap_entry *ent = NULL;
     int64_t kvno = -1;
-    double t0 = mono_ms();
+    double t0 = adb_mono_ms_f();
 
     snprintf(sam, sizeof sam, "%s", adb_krb_principal(R->krb));
     char *at = strchr(sam, '@');
@@ -705,16 +699,16 @@ static void check_kvno(run *R, const scope *sc, adb_ldap_conn *c, const char *ba
     if (kvno < 0) {
         snprintf(fix, sizeof fix, "check that the computer account %s exists in %s (re-join with adcli join if not)",
                  sam, joined_domain(R, jd, sizeof jd));
-        emit_fix(R, sc, ADB_DIAG_KEYTAB, "keytab.kvno", "key version", ADB_DIAG_WARN, mono_ms() - t0, NULL, fix,
+        emit_fix(R, sc, ADB_DIAG_KEYTAB, "keytab.kvno", "key version", ADB_DIAG_WARN, adb_mono_ms_f() - t0, NULL, fix,
                  "cannot read msDS-KeyVersionNumber of %s%s%s", sam, e.message[0] ? ": " : "", e.message);
     } else if (kvno != mine) {
         snprintf(fix, sizeof fix, "run adcli update (or re-join with adcli join --domain=%s) so that the keytab "
                  "holds the account's current key", joined_domain(R, jd, sizeof jd));
-        emit_fix(R, sc, ADB_DIAG_KEYTAB, "keytab.kvno", "key version", ADB_DIAG_FAIL, mono_ms() - t0,
+        emit_fix(R, sc, ADB_DIAG_KEYTAB, "keytab.kvno", "key version", ADB_DIAG_FAIL, adb_mono_ms_f() - t0,
                  json_pack("{s:i, s:I}", "keytab", mine, "account", (json_int_t)kvno), fix,
                  "keytab has kvno %d, the account %s has %lld", mine, sam, (long long)kvno);
     } else {
-        emit(R, sc, ADB_DIAG_KEYTAB, "keytab.kvno", "key version", ADB_DIAG_PASS, mono_ms() - t0,
+        emit(R, sc, ADB_DIAG_KEYTAB, "keytab.kvno", "key version", ADB_DIAG_PASS, adb_mono_ms_f() - t0,
              json_pack("{s:i, s:I}", "keytab", mine, "account", (json_int_t)kvno),
              "keytab kvno %d matches the account's msDS-KeyVersionNumber", mine);
     }
@@ -731,7 +725,7 @@ static adb_ldap_conn *check_ldap(run *R, const scope *sc, const dcinfo *dc)
     adb_rootdse rd;
     adb_error e = { 0 };
     char fix[768];
-    double t0 = mono_ms();
+    double t0 = adb_mono_ms_f();
 
     if (!R->tgt_ok) {
         emit(R, sc, ADB_DIAG_LDAP, "ldap", "sealed GSSAPI bind", ADB_DIAG_SKIP, 0, NULL, "not tried: no machine TGT");
@@ -744,7 +738,7 @@ static adb_ldap_conn *check_ldap(run *R, const scope *sc, const dcinfo *dc)
         else
             snprintf(fix, sizeof fix, "open TCP 389 from this host to %s and check that the DC accepts SASL GSSAPI "
                      "with signing and sealing", dc->addr);
-        emit_fix(R, sc, ADB_DIAG_LDAP, "ldap", "sealed GSSAPI bind", ADB_DIAG_FAIL, mono_ms() - t0,
+        emit_fix(R, sc, ADB_DIAG_LDAP, "ldap", "sealed GSSAPI bind", ADB_DIAG_FAIL, adb_mono_ms_f() - t0,
                  json_pack("{s:s}", "code", adb_code_name(code)), fix, "%s", e.message);
         return NULL;
     }
@@ -752,7 +746,7 @@ static adb_ldap_conn *check_ldap(run *R, const scope *sc, const dcinfo *dc)
     if (adb_ldap_read(c, "", NULL, adb_rootdse_attrs, &ent, &e) != ADB_OK
         || adb_rootdse_decode(ent, &rd, &e) != ADB_OK) {
         snprintf(fix, sizeof fix, "check the DC %s's LDAP service (its log, samba-tool dbcheck)", dc->host);
-        emit_fix(R, sc, ADB_DIAG_LDAP, "ldap", "sealed GSSAPI bind", ADB_DIAG_FAIL, mono_ms() - t0,
+        emit_fix(R, sc, ADB_DIAG_LDAP, "ldap", "sealed GSSAPI bind", ADB_DIAG_FAIL, adb_mono_ms_f() - t0,
                  json_pack("{s:i}", "ssf", (int)ssf), fix, "bound (SSF %u), but the rootDSE read failed: %s", ssf,
                  e.message);
         adb_ldap_entry_free(ent);
@@ -768,11 +762,11 @@ static adb_ldap_conn *check_ldap(run *R, const scope *sc, const dcinfo *dc)
     if (!adb_level_supported(rd.domain_level) || !adb_level_supported(rd.forest_level)) {
         snprintf(fix, sizeof fix, "raise the domain and forest functional levels to Windows Server 2008 R2 or later "
                  "(the oldest adbridge supports)");
-        emit_fix(R, sc, ADB_DIAG_LDAP, "ldap", "sealed GSSAPI bind", ADB_DIAG_FAIL, mono_ms() - t0, det, fix,
+        emit_fix(R, sc, ADB_DIAG_LDAP, "ldap", "sealed GSSAPI bind", ADB_DIAG_FAIL, adb_mono_ms_f() - t0, det, fix,
                  "bound with SSF %u; functional levels domain %s, forest %s: unsupported", ssf,
                  adb_level_name(rd.domain_level), adb_level_name(rd.forest_level));
     } else {
-        emit(R, sc, ADB_DIAG_LDAP, "ldap", "sealed GSSAPI bind", ADB_DIAG_PASS, mono_ms() - t0, det,
+        emit(R, sc, ADB_DIAG_LDAP, "ldap", "sealed GSSAPI bind", ADB_DIAG_PASS, adb_mono_ms_f() - t0, det,
              "bound, %s; rootDSE of %s; levels domain %s, forest %s", adb_ldap_protection(c), rd.dns_host_name,
              adb_level_name(rd.domain_level), adb_level_name(rd.forest_level));
     }
@@ -800,13 +794,13 @@ static size_t domain_dcs(run *R, const adb_domain_config *dcfg, const scope *sc,
         for (size_t i = 0; i < dcfg->n_dcs && n < MAX_DCS; i++) {
             char addr[46];
             adb_error e = { 0 };
-            double t0 = mono_ms();
+            double t0 = adb_mono_ms_f();
             if (adb_dns_addr(&R->dns, dcfg->dcs[i], addr, &e) != ADB_OK) {
                 char fix[512], title[300];
                 snprintf(title, sizeof title, "A %s", dcfg->dcs[i]);
                 snprintf(fix, sizeof fix, "add an A record for %s, or pin its address in \"dcs\" of %s",
                          dcfg->dcs[i], R->cfg->path);
-                emit_fix(R, sc, ADB_DIAG_DNS, "dns.addr", title, ADB_DIAG_FAIL, mono_ms() - t0, NULL, fix, "%s",
+                emit_fix(R, sc, ADB_DIAG_DNS, "dns.addr", title, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix, "%s",
                          e.message);
                 continue;
             }
@@ -894,16 +888,16 @@ static void check_domain(run *R, const adb_domain_config *dcfg)
     bool threaded = pthread_create(&th, NULL, ping_thread, &pj) == 0;
     if (!threaded)
         ping_thread(&pj);
-    double t0 = mono_ms();
+    double t0 = adb_mono_ms_f();
     for (size_t i = 0; i < n; i++)
         memcpy(&probes[i * N_PROBES], dcs[i].probes, sizeof dcs[i].probes);
     adb_port_probe_all(probes, n * N_PROBES, R->tmo, &e);
     for (size_t i = 0; i < n; i++)
         memcpy(dcs[i].probes, &probes[i * N_PROBES], sizeof dcs[i].probes);
-    double ports_ms = mono_ms() - t0;
+    double ports_ms = adb_mono_ms_f() - t0;
     if (threaded)
         pthread_join(th, NULL);
-    double ping_ms = mono_ms() - t0;
+    double ping_ms = adb_mono_ms_f() - t0;
 
     snprintf(forest, sizeof forest, "%s", dcfg->name);
     for (size_t i = 0; i < n; i++)
@@ -1049,7 +1043,7 @@ static void check_topology(run *R)
     adb_topology *t = NULL;
     adb_error e = { 0 };
     char fix[768];
-    double t0 = mono_ms();
+    double t0 = adb_mono_ms_f();
 
     if (!R->tgt_ok) {
         emit(R, &GLOBAL, ADB_DIAG_TOPOLOGY, "topology", "forests, domains, trusts", ADB_DIAG_SKIP, 0, NULL,
@@ -1062,11 +1056,11 @@ static void check_topology(run *R)
     if (adb_dir_open(R->cfg, R->o->log, &dopt, &d, &e) != ADB_OK || adb_dir_topology(d, true, &t, &e) != ADB_OK) {
         snprintf(fix, sizeof fix, "fix the failures above (DNS, Kerberos, LDAP), then run adbridge diagnose again");
         emit_fix(R, &GLOBAL, ADB_DIAG_TOPOLOGY, "topology", "forests, domains, trusts", ADB_DIAG_FAIL,
-                 mono_ms() - t0, NULL, fix, "%s", e.message);
+                 adb_mono_ms_f() - t0, NULL, fix, "%s", e.message);
         adb_dir_free(d);
         return;
     }
-    double ms = mono_ms() - t0;
+    double ms = adb_mono_ms_f() - t0;
     adb_subscriptions *subs = adb_dir_subscriptions(d);
     emit(R, &GLOBAL, ADB_DIAG_TOPOLOGY, "topology", "forests, domains, trusts", ADB_DIAG_PASS, ms,
          adb_topology_to_json(t, subs), "%zu forest(s), %zu domain(s), %zu trust(s); joined domain %s", t->n_forests,
@@ -1146,7 +1140,7 @@ static void check_cloud(run *R)
     adb_link_probe_result pr;
     adb_error e = { 0 };
     char fix[768], title[300];
-    double t0 = mono_ms();
+    double t0 = adb_mono_ms_f();
 
     if (R->o->skip_cloud) {
         emit(R, &GLOBAL, ADB_DIAG_CLOUD, "cloud", "cloud link", ADB_DIAG_SKIP, 0, NULL, "skipped (--skip-cloud)");
@@ -1168,7 +1162,7 @@ static void check_cloud(run *R)
                             pr.failed_stage, "tls_protocol", pr.tls_protocol, "sasl_mechanism", pr.sasl_mech,
                             "remote_container", pr.remote_container);
     if (c == ADB_OK) {
-        emit(R, &GLOBAL, ADB_DIAG_CLOUD, "cloud", title, ADB_DIAG_PASS, mono_ms() - t0, det,
+        emit(R, &GLOBAL, ADB_DIAG_CLOUD, "cloud", title, ADB_DIAG_PASS, adb_mono_ms_f() - t0, det,
              "AMQP open %s%s%s%s", pr.tls_protocol[0] ? "over " : "(no TLS)", pr.tls_protocol,
              pr.sasl_mech[0] ? ", SASL " : "", pr.sasl_mech);
         return;
@@ -1192,7 +1186,7 @@ static void check_cloud(run *R)
                  R->cfg->path);
     else
         snprintf(fix, sizeof fix, "check the broker's AMQP 1.0 endpoint and virtual host (broker.virtual_host)");
-    emit_fix(R, &GLOBAL, ADB_DIAG_CLOUD, "cloud", title, ADB_DIAG_FAIL, mono_ms() - t0, det, fix,
+    emit_fix(R, &GLOBAL, ADB_DIAG_CLOUD, "cloud", title, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, det, fix,
              "%s failed: %s", st, e.message[0] ? e.message : pr.error.message);
 }
 
@@ -1200,7 +1194,7 @@ adb_code adb_diagnose_run(const char *config_path, const adb_diag_options *opts,
                           adb_error *err)
 {
     run R = { 0 };
-    double t0 = mono_ms();
+    double t0 = adb_mono_ms_f();
 
     if (config_path == NULL || opts == NULL || out == NULL)
         return adb_error_set(err, ADB_E_INVALID_REQUEST, "diagnose: a configuration path and options are needed");
@@ -1239,7 +1233,7 @@ adb_code adb_diagnose_run(const char *config_path, const adb_diag_options *opts,
                  "not read with --dc");
         check_cloud(&R);
     }
-    R.rep->duration_ms = mono_ms() - t0;
+    R.rep->duration_ms = adb_mono_ms_f() - t0;
     adb_krb_free(R.krb);
     adb_subscriptions_free(R.subs);
     adb_config_free(R.cfg);

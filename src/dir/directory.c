@@ -8,6 +8,7 @@
  * the pool may run it a second time on another DC. */
 #include "config.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/directory.h>
 #include <adbridge/dn.h>
 #include <adbridge/filter.h>
@@ -257,14 +258,6 @@ adb_subscriptions *adb_dir_subscriptions(adb_dir *d)
     return d->subs;
 }
 
-static time_t mono_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
 static bool topology_fresh(adb_dir *d)
 {
     bool errors = false;
@@ -273,7 +266,7 @@ static bool topology_fresh(adb_dir *d)
         return false;
     for (size_t i = 0; i < d->topo->n_domains; i++)
         errors |= d->topo->domains[i].error != NULL;
-    return mono_s() - d->topo_at < (errors ? TOPOLOGY_RETRY_S : d->o.topology_ttl_s);
+    return (time_t)(adb_mono_ms() / 1000) - d->topo_at < (errors ? TOPOLOGY_RETRY_S : d->o.topology_ttl_s);
 }
 
 adb_code adb_dir_topology(adb_dir *d, bool refresh, adb_topology **out, adb_error *err)
@@ -312,7 +305,7 @@ adb_code adb_dir_topology(adb_dir *d, bool refresh, adb_topology **out, adb_erro
         pthread_mutex_lock(&d->topo_mu);
         adb_topology_unref(d->topo);
         d->topo = adb_topology_ref(t);
-        d->topo_at = mono_s();
+        d->topo_at = (time_t)(adb_mono_ms() / 1000);
         d->topology_reads++;
         pthread_mutex_unlock(&d->topo_mu);
     }

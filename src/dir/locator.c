@@ -1,6 +1,7 @@
 /* DC locator: see include/adbridge/locator.h. */
 #include "config.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/cldap.h>
 #include <adbridge/dns.h>
 #include <adbridge/locator.h>
@@ -42,13 +43,6 @@ struct adb_locator {
     dom *doms;
     size_t n;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 adb_code adb_locator_new(const adb_config *cfg, const adb_logger *log, adb_locator **out, adb_error *err)
 {
@@ -139,7 +133,7 @@ static void set_health(adb_locator *loc, const char *domain, const char *host, b
         } else {
             int64_t backoff = BACKOFF_FIRST_MS << (h->fails < 6 ? h->fails : 6);
             h->fails++;
-            h->retry_at = now_ms() + (backoff < BACKOFF_MAX_MS ? backoff : BACKOFF_MAX_MS);
+            h->retry_at = adb_mono_ms() + (backoff < BACKOFF_MAX_MS ? backoff : BACKOFF_MAX_MS);
         }
     }
     pthread_mutex_unlock(&loc->mu);
@@ -321,7 +315,7 @@ adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags 
     }
     const adb_domain_config *cfg = d->cfg;
     const char *site = opts != NULL && opts->site != NULL ? opts->site : cfg->site;
-    int64_t now = now_ms();
+    int64_t now = adb_mono_ms();
     if (!(flags & ADB_LOCATE_FORCE) && site == cfg->site && d->cache[kind].dcs != NULL && d->expires[kind] > now) {
         code = copy_list(&d->cache[kind], out, err);
         if (code == ADB_OK)
@@ -357,7 +351,7 @@ adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags 
     adb_cldap_ping pings[MAX_PINGS];
     size_t idx[MAX_PINGS], n_pings = 0;
     pthread_mutex_lock(&loc->mu);
-    now = now_ms();
+    now = adb_mono_ms();
     bool all_backoff = true;
     for (size_t i = 0; i < list.n; i++)
         if (list.dcs[i].address[0] != '\0' && !in_backoff(d, list.dcs[i].host, now))
@@ -418,14 +412,14 @@ adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags 
             list.dcs[i].in_client_site = true;
     if (list.client_site[0] != '\0' && kind == 0 && cfg->n_dcs == 0)
         mark_site(loc, domain, list.client_site, &dns, &list);
-    apply_health(d, &list, now_ms());
+    apply_health(d, &list, adb_mono_ms());
 
     /* Cache it (only what was found without a one-off site override). */
     pthread_mutex_lock(&loc->mu);
     if (site == cfg->site) {
         adb_dc_list_free(&d->cache[kind]);
         if (copy_list(&list, &d->cache[kind], NULL) == ADB_OK)
-            d->expires[kind] = now_ms() + (int64_t)ttl * 1000;
+            d->expires[kind] = adb_mono_ms() + (int64_t)ttl * 1000;
     }
     pthread_mutex_unlock(&loc->mu);
     adb_log(loc->log, ADB_LOG_DEBUG, "located", "domain=%s kind=%s dcs=%zu answered=%zu client_site=%s first=%s",
@@ -456,7 +450,7 @@ static void health_row(adb_dc_health *row, const dom *d, const char *host, adb_d
 
 size_t adb_locator_health(adb_locator *loc, adb_dc_health *out, size_t max)
 {
-    int64_t now = now_ms();
+    int64_t now = adb_mono_ms();
     size_t n = 0;
 
     pthread_mutex_lock(&loc->mu);

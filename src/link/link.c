@@ -11,6 +11,7 @@
  * worker is done with it. */
 #include "config.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/link.h>
 #include <adbridge/proxy.h>
 #include <adbridge/secmem.h>
@@ -117,20 +118,6 @@ static void fmt(char *buf, size_t size, const char *f, ...)
     va_start(ap, f);
     vsnprintf(buf, size, f, ap);
     va_end(ap);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double mono_ms_f(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
 /* "name: description" of a proton condition, or "" when unset. */
@@ -253,7 +240,7 @@ static bool conn_io(conn *c, int wake_fd, int wait_ms)
     }
     if (pn_connection_driver_has_event(d) || pn_connection_driver_finished(d))
         return false;
-    now = adb_dial_now_ms();
+    now = adb_mono_ms();
     next_tick = pn_transport_tick(d->transport, now);
     if (next_tick > 0 && next_tick - now < wait_ms)
         wait_ms = next_tick - now < 0 ? 0 : (int)(next_tick - now);
@@ -306,7 +293,7 @@ static bool conn_io(conn *c, int wake_fd, int wait_ms)
             }
         }
     }
-    pn_transport_tick(d->transport, adb_dial_now_ms());
+    pn_transport_tick(d->transport, adb_mono_ms());
     if (c->ssl != NULL && !c->tls_done) {
         char tmp[8];
         c->tls_done = pn_ssl_get_cipher_name(c->ssl, tmp, sizeof tmp) || pn_ssl_get_protocol_name(c->ssl, tmp, sizeof tmp);
@@ -437,7 +424,7 @@ static void set_status(adb_link *l, adb_link_status s)
     pthread_mutex_lock(&l->lock);
     if (l->st.status != s) {
         l->st.status = s;
-        l->st.since_unix_ms = wall_ms();
+        l->st.since_unix_ms = adb_wall_ms();
     }
     l->st.in_flight = l->outstanding;
     pthread_mutex_unlock(&l->lock);
@@ -528,7 +515,7 @@ adb_code adb_link_new(const adb_link_options *o, adb_link **out, adb_error *err)
         goto fail;
     }
     l->st.slots = l->slots;
-    l->st.since_unix_ms = wall_ms();
+    l->st.since_unix_ms = adb_wall_ms();
     *out = l;
     return ADB_OK;
 fail:
@@ -649,7 +636,7 @@ static int64_t expiry_of(pn_message_t *m)
     int64_t exp = abs_exp > 0 ? abs_exp : 0;
 
     if (ttl > 0) {
-        int64_t t = (created > 0 ? created : wall_ms()) + ttl;
+        int64_t t = (created > 0 ? created : adb_wall_ms()) + ttl;
         if (exp == 0 || t < exp)
             exp = t;
     }
@@ -1108,7 +1095,7 @@ static void serve_once(adb_link *l)
     l->err_recorded = false;
     l->gen++;
     set_status(l, ADB_LINK_CONNECTING);
-    open_deadline = adb_dial_now_ms() + CONNECT_TIMEOUT_MS;
+    open_deadline = adb_mono_ms() + CONNECT_TIMEOUT_MS;
     if (adb_dial(&l->b->proxy, l->u.host, l->u.port, open_deadline, &l->c.fd, NULL, &stage, &err) != ADB_OK ||
         conn_setup(&l->c, l->b, &l->u, l->password, l->container_id, &err) != ADB_OK) {
         adb_log(l->log, ADB_LOG_ERROR, "link_error", "stage=%s code=%s error=\"%s\"", stage != NULL ? stage : "setup",
@@ -1137,7 +1124,7 @@ static void serve_once(adb_link *l)
         if (pn_connection_driver_finished(&l->c.driver))
             break;
         drain_done(l);
-        now = adb_dial_now_ms();
+        now = adb_mono_ms();
         if (!l->serving && !close_sent && now >= open_deadline) {
             char msg[ADB_ERROR_MESSAGE_MAX];
             if (pn_connection_state(l->c.driver.connection) & PN_REMOTE_ACTIVE)
@@ -1237,9 +1224,9 @@ static void *run(void *arg)
         attempt++;
         set_status(l, ADB_LINK_BACKOFF);
         adb_log(l->log, ADB_LOG_INFO, "link_backoff", "retry_in_ms=%lld attempt=%u", (long long)delay, attempt);
-        until = adb_dial_now_ms() + delay;
+        until = adb_mono_ms() + delay;
         while (!stop_flag(l)) {
-            int64_t left = until - adb_dial_now_ms();
+            int64_t left = until - adb_mono_ms();
             struct pollfd pfd = { .fd = l->wake_fd, .events = POLLIN };
             if (left <= 0)
                 break;
@@ -1316,7 +1303,7 @@ adb_code adb_link_probe(const adb_broker_config *b, int timeout_ms, adb_link_pro
     const char *stage = NULL;
     conn c;
     url u;
-    int64_t deadline = adb_dial_now_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
+    int64_t deadline = adb_mono_ms() + (timeout_ms > 0 ? timeout_ms : 10000);
     double t_amqp = 0, t_close = 0;
     bool opened = false, closing = false;
     adb_code rc;
@@ -1349,25 +1336,25 @@ adb_code adb_link_probe(const adb_broker_config *b, int timeout_ms, adb_link_pro
     }
     adb_secret_free(pw);
     pw = NULL;
-    t_amqp = mono_ms_f();
+    t_amqp = adb_mono_ms_f();
     pn_connection_open(c.driver.connection);
     for (;;) {
         pn_event_t *e;
-        int64_t now = adb_dial_now_ms();
+        int64_t now = adb_mono_ms();
         while ((e = pn_connection_driver_next_event(&c.driver)) != NULL) {
             if (pn_event_type(e) == PN_CONNECTION_REMOTE_OPEN && !opened) {
                 const char *rc_id = pn_connection_remote_container(c.driver.connection);
                 opened = true;
-                r.amqp_open_ms = mono_ms_f() - t_amqp;
+                r.amqp_open_ms = adb_mono_ms_f() - t_amqp;
                 if (rc_id != NULL)
                     snprintf(r.remote_container, sizeof r.remote_container, "%s", rc_id);
-                t_close = mono_ms_f();
+                t_close = adb_mono_ms_f();
                 pn_connection_close(c.driver.connection);
                 closing = true;
             }
         }
         if (u.tls && c.tls_done && r.tls_ms < 0) {
-            r.tls_ms = mono_ms_f() - t_amqp;
+            r.tls_ms = adb_mono_ms_f() - t_amqp;
             pn_ssl_get_protocol_name(c.ssl, r.tls_protocol, sizeof r.tls_protocol);
             pn_ssl_get_cipher_name(c.ssl, r.tls_cipher, sizeof r.tls_cipher);
         }
@@ -1388,7 +1375,7 @@ adb_code adb_link_probe(const adb_broker_config *b, int timeout_ms, adb_link_pro
             snprintf(r.sasl_mech, sizeof r.sasl_mech, "%s", mech);
     }
     if (opened) {
-        r.close_ms = mono_ms_f() - t_close;
+        r.close_ms = adb_mono_ms_f() - t_close;
         cond_text(pn_connection_remote_condition(c.driver.connection), text, sizeof text);
         if (text[0] != '\0') {
             rc = adb_error_set(&r.error, ADB_E_PROTOCOL, "%s:%u: the broker closed with an error: %s", u.host, u.port,

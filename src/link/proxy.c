@@ -1,6 +1,7 @@
 /* Dialling the broker directly or through an HTTP CONNECT proxy (proxy.h). */
 #include "config.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/proxy.h>
 
 #include <errno.h>
@@ -21,23 +22,9 @@
 
 enum { SECRET_FILE_MAX = 4096, RESPONSE_HEAD_MAX = 8192 };
 
-int64_t adb_dial_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double now_ms_f(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 static int remaining(int64_t deadline_ms)
 {
-    int64_t r = deadline_ms - adb_dial_now_ms();
+    int64_t r = deadline_ms - adb_mono_ms();
     return r < 0 ? 0 : r > INT32_MAX ? INT32_MAX : (int)r;
 }
 
@@ -303,7 +290,7 @@ adb_code adb_dial(const adb_proxy_config *proxy, const char *host, unsigned port
     bool via = proxy != NULL && proxy->host != NULL && proxy->host[0] != '\0';
     const char *st = "tcp";
     adb_dial_times t = { -1, -1 };
-    double t0 = now_ms_f();
+    double t0 = adb_mono_ms_f();
     adb_code rc;
     int fd = -1;
 
@@ -311,12 +298,12 @@ adb_code adb_dial(const adb_proxy_config *proxy, const char *host, unsigned port
     rc = via ? tcp_connect(proxy->host, proxy->port != 0 ? proxy->port : 3128, deadline_ms, &fd, &st, err)
              : tcp_connect(host, port, deadline_ms, &fd, &st, err);
     if (rc == ADB_OK) {
-        t.tcp_ms = now_ms_f() - t0;
+        t.tcp_ms = adb_mono_ms_f() - t0;
         if (via) {
-            double t1 = now_ms_f();
+            double t1 = adb_mono_ms_f();
             st = "proxy";
             if ((rc = proxy_connect(fd, proxy, host, port, deadline_ms, err)) == ADB_OK)
-                t.proxy_ms = now_ms_f() - t1;
+                t.proxy_ms = adb_mono_ms_f() - t1;
             else {
                 close(fd);
                 fd = -1;

@@ -4,6 +4,7 @@
  * so the wire and `adbridge --json` share one shape. */
 #include "config.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/dispatch.h>
 #include <adbridge/locator.h>
 #include <adbridge/proto.h>
@@ -24,7 +25,7 @@ struct adb_service {
     adb_link_state_fn link_state;
     void *link_arg;
     time_t started;
-    struct timespec started_mono;
+    int64_t started_mono_s;
     atomic_ulong total;
     atomic_ulong by_op[ADB_OP_COUNT_];
     atomic_ulong by_code[ADB_CODE_COUNT_];
@@ -47,7 +48,7 @@ adb_code adb_service_new(const adb_service_options *opts, adb_service **out, adb
     s->link_state = opts->link_state;
     s->link_arg = opts->link_arg;
     s->started = time(NULL);
-    clock_gettime(CLOCK_MONOTONIC, &s->started_mono);
+    s->started_mono_s = adb_mono_ms() / 1000;
     *out = s;
     return ADB_OK;
 }
@@ -55,13 +56,6 @@ adb_code adb_service_new(const adb_service_options *opts, adb_service **out, adb
 void adb_service_free(adb_service *svc)
 {
     free(svc);
-}
-
-static int64_t now_ms(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* What an operation hands back besides its result. */
@@ -153,11 +147,9 @@ static json_t *domains_json(adb_service *s)
 static adb_code op_health(adb_service *s, outcome *o)
 {
     adb_dir_stats st;
-    struct timespec mono;
     json_t *ops = json_array(), *link = json_pack("{s:s}", "state", "none"), *auth = json_null();
 
     adb_dir_stats_get(s->dir, &st);
-    clock_gettime(CLOCK_MONOTONIC, &mono);
     for (int i = 0; i < ADB_OP_COUNT_; i++)
         json_array_append_new(ops, json_string(adb_op_name((adb_op)i)));
     if (s->link_state != NULL && link != NULL)
@@ -174,7 +166,7 @@ static adb_code op_health(adb_service *s, outcome *o)
         "{s:{s:s,s:o,s:I},s:{s:[i],s:i,s:o},s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},"
         "s:I,s:o,s:o,s:o}",
         "bridge", "version", adb_version(), "started", adb_proto_time(s->started), "uptime_s",
-        (json_int_t)(mono.tv_sec - s->started_mono.tv_sec),
+        (json_int_t)(adb_mono_ms() / 1000 - s->started_mono_s),
         "protocol", "versions", ADB_PROTO_VERSION, "level", ADB_PROTO_LEVEL, "ops", ops,
         "keys", keys_json(s), "domains", domains_json(s),
         "cache", "hits", (json_int_t)st.cache.hits, "negative_hits", (json_int_t)st.cache.negative_hits, "misses",
@@ -417,7 +409,7 @@ void adb_dispatch(adb_service *svc, const void *body, size_t len, const adb_deli
     adb_request req;
     adb_error err = { 0 };
     outcome o = { 0 };
-    int64_t start = now_ms(CLOCK_MONOTONIC), wall = now_ms(CLOCK_REALTIME);
+    int64_t start = adb_mono_ms(), wall = adb_wall_ms();
     adb_code rc;
     char idv[ADB_PROTO_ID_MAX + 8], pathv[ADB_PROTO_PATH_MAX + 8], msgv[ADB_ERROR_MESSAGE_MAX + 16];
 
@@ -461,7 +453,7 @@ void adb_dispatch(adb_service *svc, const void *body, size_t len, const adb_deli
     adb_log(svc->log, rc == ADB_OK ? ADB_LOG_INFO : ADB_LOG_WARN, "request",
             "id=%s op=%s code=%s duration_ms=%lld%s%s%s%s", req.id[0] ? adb_log_value(idv, sizeof idv, req.id) : "-",
             req.op != ADB_OP_NONE ? adb_op_name(req.op) : "-", adb_code_name(rc),
-            (long long)(now_ms(CLOCK_MONOTONIC) - start), rc == ADB_OK ? "" : " msg=",
+            (long long)(adb_mono_ms() - start), rc == ADB_OK ? "" : " msg=",
             rc == ADB_OK ? "" : adb_log_value(msgv, sizeof msgv, err.message),
             req.error_path[0] != '\0' ? " path=" : "",
             req.error_path[0] != '\0' ? adb_log_value(pathv, sizeof pathv, req.error_path) : "");
