@@ -2,6 +2,7 @@
  * arguments, call keystore.h / auth.h, print a table or JSON. */
 #include "config.h"
 
+#include "cli.h"
 #include "cmd_auth.h"
 
 #include <adbridge/auth.h>
@@ -26,7 +27,7 @@ enum { OPT_JSON = 1, OPT_GRACE, OPT_STDIN, OPT_GROUPS, OPT_DOMAIN };
 
 static int fail(const char *cmd, const adb_error *err)
 {
-    fprintf(stderr, "adbridge %s: %s: %s\n", cmd, adb_code_name(err->code), err->message);
+    cli_print_error(cmd, err);
     return CLI_ERROR;
 }
 
@@ -36,16 +37,6 @@ static void harden(const char *cmd)
 
     if (adb_secmem_harden_process(&err) != ADB_OK)
         fprintf(stderr, "adbridge %s: warning: %s\n", cmd, err.message);
-}
-
-static void print_json(json_t *j)
-{
-    char *text = json_dumps(j, JSON_INDENT(2));
-
-    if (text != NULL)
-        printf("%s\n", text);
-    free(text);
-    json_decref(j);
 }
 
 static const char *utc(time_t t, char *buf, size_t size)
@@ -80,7 +71,7 @@ static void print_keys(const adb_keystore *ks, const adb_key_info *keys, size_t 
             json_array_append_new(old, key_json(&keys[i]));
         json_object_set_new(j, "old_keys", old);
         json_object_set_new(j, "key_file", json_string(adb_keystore_path(ks)));
-        print_json(j);
+        cli_print_json(j);
         return;
     }
     printf("%-12s %s\n", "key file", adb_keystore_path(ks));
@@ -244,7 +235,7 @@ static void print_result(const char *user, const adb_auth_result *r, bool json)
             json_object_set_new(j, "ntstatus", json_string(ntstatus));
         if (r->detail[0] != '\0')
             json_object_set_new(j, "detail", json_string(r->detail));
-        print_json(j);
+        cli_print_json(j);
         return;
     }
     printf("%-10s %s\n", "result", adb_auth_reason_name(r->reason));

@@ -2,6 +2,7 @@
  * arguments, call adb_dir_*, print a table or (--json) the wire shapes. */
 #include "config.h"
 
+#include "cli.h"
 #include "cmd_directory.h"
 
 #include <adbridge/directory.h>
@@ -76,7 +77,7 @@ static int parse(const char *cmd, int argc, char **argv, const char *allowed, in
 
 static int fail(const char *cmd, const adb_error *err)
 {
-    fprintf(stderr, "adbridge %s: %s: %s\n", cmd, adb_code_name(err->code), err->message);
+    cli_print_error(cmd, err);
     return err->code == ADB_E_NOT_FOUND ? CLI_NOT_FOUND : CLI_ERROR;
 }
 
@@ -87,16 +88,6 @@ static int open_dir(const char *cmd, adb_ctx *ctx, adb_dir **d)
     if (adb_dir_open(ctx->config, &ctx->log, NULL, d, &err) != ADB_OK)
         return fail(cmd, &err);
     return CLI_FOUND;
-}
-
-static void print_json(json_t *j)
-{
-    char *text = json_dumps(j, JSON_INDENT(2));
-
-    if (text != NULL)
-        printf("%s\n", text);
-    free(text);
-    json_decref(j);
 }
 
 static const char *yes_no(bool b)
@@ -174,7 +165,7 @@ static int print_ambiguous(const char *cmd, const adb_error *err, const adb_obje
     if (json) {
         json_t *j = json_pack("{s:s,s:s,s:o}", "error", adb_code_name(err->code), "message", err->message,
                               "candidates", adb_object_list_to_json(candidates));
-        print_json(j);
+        cli_print_json(j);
     } else {
         fprintf(stderr, "adbridge %s: %s: %s\n", cmd, adb_code_name(err->code), err->message);
         print_row_header();
@@ -199,7 +190,7 @@ static int get_one(const char *cmd, adb_ctx *ctx, int argc, char **argv, unsigne
     if (adb_dir_get(d, argv[o.first_arg], o.domain, kinds, &obj, &candidates, &err) != ADB_OK)
         rc = err.code == ADB_E_AMBIGUOUS ? print_ambiguous(cmd, &err, &candidates, o.json) : fail(cmd, &err);
     else if (o.json)
-        print_json(adb_object_to_json(obj));
+        cli_print_json(adb_object_to_json(obj));
     else
         print_object(obj);
     adb_object_unref(obj);
@@ -239,7 +230,7 @@ int cmd_search(adb_ctx *ctx, int argc, char **argv)
         rc = fail("search", &err);
     } else {
         if (o.json) {
-            print_json(json_pack("{s:o,s:o}", "items", adb_object_list_to_json(&page.items), "next_cursor",
+            cli_print_json(json_pack("{s:o,s:o}", "items", adb_object_list_to_json(&page.items), "next_cursor",
                                  page.next_cursor[0] ? json_string(page.next_cursor) : json_null()));
         } else {
             print_row_header();
@@ -272,7 +263,7 @@ int cmd_groups_of(adb_ctx *ctx, int argc, char **argv)
     if (adb_dir_groups_of(d, argv[o.first_arg], o.domain, &user, &groups, &err) != ADB_OK) {
         rc = fail("groups-of", &err);
     } else if (o.json) {
-        print_json(json_pack("{s:o,s:o}", "user", adb_object_to_json(user), "groups",
+        cli_print_json(json_pack("{s:o,s:o}", "user", adb_object_to_json(user), "groups",
                              adb_object_list_to_json(&groups)));
     } else {
         char who[300];
@@ -387,7 +378,7 @@ int cmd_domains(adb_ctx *ctx, int argc, char **argv)
     if (adb_dir_topology(d, true, &t, &err) != ADB_OK) {
         rc = fail("domains", &err);
     } else if (o.json) {
-        print_json(adb_topology_to_json(t, adb_dir_subscriptions(d)));
+        cli_print_json(adb_topology_to_json(t, adb_dir_subscriptions(d)));
     } else {
         char sid[ADB_SID_STRING_MAX], status[ADB_ERROR_MESSAGE_MAX + 64];
         printf("joined domain %s%s%s\n\n", t->joined, t->dc_time ? ", DC time " : "", t->dc_time ? t->dc_time : "");
@@ -439,7 +430,7 @@ int cmd_domain(adb_ctx *ctx, int argc, char **argv)
     if (adb_dir_set_enabled(d, argv[o.first_arg + 1], enable, &err) != ADB_OK) {
         rc = fail("domain", &err);
     } else if (o.json) {
-        print_json(json_pack("{s:s,s:b,s:s}", "domain", argv[o.first_arg + 1], "use_for_subscriptions", enable,
+        cli_print_json(json_pack("{s:s,s:b,s:s}", "domain", argv[o.first_arg + 1], "use_for_subscriptions", enable,
                              "state_file", adb_subscriptions_path(adb_dir_subscriptions(d))));
     } else {
         printf("%s: use for subscriptions %s (saved in %s; a running adbridged applies it at its next start)\n",

@@ -132,20 +132,23 @@ static adb_code credential(adb_auth *a, const adb_auth_request *req, const adb_s
     return rc;
 }
 
+/* What is read about the user through the pool (one operation each). */
 typedef struct user_read {
     const char *dn, *domain_dn;
     adb_lockout_ad_policy policy;
     adb_account_state state;
-    bool want_state;
 } user_read;
 
-static adb_code read_user(adb_ldap_conn *c, void *arg, adb_error *err)
+static adb_code read_policy(adb_ldap_conn *c, void *arg, adb_error *err)
 {
     user_read *r = arg;
-
-    if (r->want_state)
-        return adb_account_state_read(c, NULL, r->dn, &r->state, NULL, err);
     return adb_lockout_read_policy(c, r->domain_dn, r->dn, &r->policy, err);
+}
+
+static adb_code read_state(adb_ldap_conn *c, void *arg, adb_error *err)
+{
+    user_read *r = arg;
+    return adb_account_state_read(c, NULL, r->dn, &r->state, NULL, err);
 }
 
 /* Points the checker at the KDCs of realm: the DCs the locator found for
@@ -236,7 +239,7 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
      *    (keyed by SID: every name of the user counts together). */
     ur.dn = out->user->dn;
     ur.domain_dn = domain_dn;
-    if (adb_pool_run(adb_dir_pool(a->dir), out->user->domain_dns, ADB_POOL_DC, read_user, &ur, &e) != ADB_OK) {
+    if (adb_pool_run(adb_dir_pool(a->dir), out->user->domain_dns, ADB_POOL_DC, read_policy, &ur, &e) != ADB_OK) {
         adb_log(a->log, ADB_LOG_WARN, "auth_policy_unknown", "domain=%s code=%s msg=%s", V(out->user->domain_dns),
                 adb_code_name(e.code), V(e.message));
         ur.policy.known = false;
@@ -271,8 +274,7 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
 
     /* 5. Where the KDC did not say why, the account's state tells. */
     if (out->kerberos.needs_account_state) {
-        ur.want_state = true;
-        if (adb_pool_run(adb_dir_pool(a->dir), out->user->domain_dns, ADB_POOL_DC, read_user, &ur, &e) == ADB_OK) {
+        if (adb_pool_run(adb_dir_pool(a->dir), out->user->domain_dns, ADB_POOL_DC, read_state, &ur, &e) == ADB_OK) {
             adb_pwcheck_resolve(&out->kerberos, &ur.state, time(NULL));
             out->reason = out->kerberos.reason;
         } else {
