@@ -8,11 +8,14 @@
 
 #include <adbridge/cursor.h>
 
+#include <sodium.h>
 #include <string.h>
 
 enum { CURSOR_VERSION = 1, HEADER = 12, CHECKSUM = 4, RAW_MAX = HEADER + ADB_CURSOR_KEY_MAX + CHECKSUM };
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/* base64url without padding (RFC 4648 section 5), libsodium's codec. */
+#define B64_VARIANT sodium_base64_VARIANT_URLSAFE_NO_PADDING
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 uint64_t adb_cursor_bind(uint64_t binding, const void *data, size_t len)
 {
@@ -42,7 +45,7 @@ static uint32_t checksum(const unsigned char *p, size_t len)
 adb_code adb_cursor_encode(const adb_cursor *c, char *out, size_t size, adb_error *err)
 {
     unsigned char raw[RAW_MAX];
-    size_t klen = strnlen(c->key, sizeof c->key), n = 0, o = 0;
+    size_t klen = strnlen(c->key, sizeof c->key), n = 0;
     uint32_t sum;
 
     if (size > 0)
@@ -60,26 +63,10 @@ adb_code adb_cursor_encode(const adb_cursor *c, char *out, size_t size, adb_erro
     sum = checksum(raw, n);
     for (int i = 3; i >= 0; i--)
         raw[n++] = (unsigned char)(sum >> (8 * i));
-    if ((n * 4 + 2) / 3 + 1 > size)
+    if (sodium_base64_ENCODED_LEN(n, B64_VARIANT) > size)
         return adb_error_set(err, ADB_E_INTERNAL, "cursor buffer of %zu bytes is too small", size);
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)raw[i] << 16 | (i + 1 < n ? (uint32_t)raw[i + 1] << 8 : 0)
-                     | (i + 2 < n ? raw[i + 2] : 0);
-        out[o++] = b64[(v >> 18) & 63];
-        out[o++] = b64[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = b64[(v >> 6) & 63];
-        if (i + 2 < n)
-            out[o++] = b64[v & 63];
-    }
-    out[o] = '\0';
+    sodium_bin2base64(out, size, raw, n, B64_VARIANT);
     return ADB_OK;
-}
-
-static int b64_value(char ch)
-{
-    const char *p = ch != '\0' ? strchr(b64, ch) : NULL;
-    return p != NULL ? (int)(p - b64) : -1;
 }
 
 static adb_code malformed(adb_error *err, const char *why)
@@ -94,8 +81,7 @@ adb_code adb_cursor_decode(const char *text, adb_cursor_op op, uint64_t binding,
 {
     unsigned char raw[RAW_MAX];
     size_t len = text != NULL ? strnlen(text, ADB_CURSOR_TEXT_MAX) : 0, n = 0, klen;
-    uint32_t acc = 0, sum;
-    int bits = 0;
+    uint32_t sum;
 
     memset(out, 0, sizeof *out);
     if (len == 0)
@@ -104,21 +90,11 @@ adb_code adb_cursor_decode(const char *text, adb_cursor_op op, uint64_t binding,
         return malformed(err, "it is too long");
     if (len % 4 == 1)
         return malformed(err, "its length is impossible for base64url");
-    for (size_t i = 0; i < len; i++) {
-        int v = b64_value(text[i]);
-        if (v < 0)
-            return malformed(err, "it contains a character outside base64url");
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n == sizeof raw)
-                return malformed(err, "it is too long");
-            raw[n++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0)
+    if (strspn(text, b64_alphabet) != len)
+        return malformed(err, "it contains a character outside base64url");
+    if (len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0) > sizeof raw)
+        return malformed(err, "it is too long");
+    if (sodium_base642bin(raw, sizeof raw, text, len, NULL, &n, NULL, B64_VARIANT) != 0)
         return malformed(err, "it has stray bits at the end");
     if (n < HEADER + CHECKSUM)
         return malformed(err, "it is too short");

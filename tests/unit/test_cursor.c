@@ -85,6 +85,7 @@ static void test_tampered(void **state)
     refused("", ADB_CURSOR_SEARCH, b, "empty");
     refused("abc$def", ADB_CURSOR_SEARCH, b, "base64url");
     refused("abcd=", ADB_CURSOR_SEARCH, b, "");
+    refused("AAAAAB", ADB_CURSOR_SEARCH, b, "stray bits");
     refused("AAAA", ADB_CURSOR_SEARCH, b, "too short");
     refused(text, ADB_CURSOR_MEMBERS, b, "another operation");
     refused(text, ADB_CURSOR_SEARCH, binding("bo"), "another query");
