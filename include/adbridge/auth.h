@@ -11,13 +11,20 @@
  *   2. the user, through the directory (an unknown user is the result
  *      unknown_user, and no KDC is asked, so a guessed name costs nothing
  *      against AD);
- *   3. AD's lockout policy for that user (domain or PSO, cached) and the
- *      bridge's smart lockout (lockout.h): locked_by_bridge with retry_at;
- *   4. the Kerberos AS exchange verified with the host keytab (pwcheck.h),
- *      KDCs from the locator's _kerberos._tcp answer for the user's domain;
- *   5. where the KDC's answer is ambiguous, the account's state read as the
+ *   3. one read of the account on its domain's PDC emulator (the closest
+ *      DC when the PDC cannot be reached, logged as pdc_unreachable): what
+ *      it is, AD's badPwdCount / badPasswordTime / lockoutTime, and the
+ *      lockout policy (domain or PSO) that applies;
+ *   4. accounts never checked (restricted.h): account_restricted;
+ *   5. smart lockout (lockout.h): locked_by_bridge with retry_at when AD's
+ *      count or this process's is at the limit, account_locked when AD has
+ *      locked it, invalid_credentials for a wrong password already refused
+ *      in the window — none of them contacts a KDC;
+ *   6. the Kerberos AS exchange verified with the host keytab (pwcheck.h),
+ *      KDCs from the locator, the PDC emulator first;
+ *   7. where the KDC's answer is ambiguous, the account's state read as the
  *      machine account;
- *   6. on ok, when asked, the user's groups (adb_dir_groups_of).
+ *   8. on ok, when asked, the user's groups (adb_dir_groups_of).
  * The password is wiped as soon as the KDC has answered.
  *
  * Thread-safe: checks run concurrently on worker threads. */
@@ -37,6 +44,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 typedef struct adb_auth adb_auth;
@@ -58,6 +66,7 @@ typedef struct adb_auth_request {
     const adb_secret *password;       /* plaintext instead of sealed (CLI; or allowed by config) */
     bool plaintext_from_wire;         /* password came in a message: refused unless allowed */
     bool include_groups;              /* on ok: the user's groups in result.groups */
+    int64_t deadline_ms;              /* Unix ms by which to answer; 0: none (waits for checks in flight are bounded) */
 } adb_auth_request;
 
 typedef struct adb_auth_result {
@@ -81,7 +90,7 @@ void adb_auth_result_clear(adb_auth_result *r);
 adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_result *out, adb_error *err);
 
 typedef struct adb_auth_stats {
-    unsigned long checks, ok, failed, locked_by_bridge, errors;
+    unsigned long checks, ok, failed, locked_by_bridge, restricted, errors;
     size_t lockout_users;
 } adb_auth_stats;
 

@@ -11,9 +11,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ADB_DEFAULT_CONFIG_PATH "/etc/adbridge/adbridge.json"
-#define ADB_DEFAULT_KEYTAB "/etc/krb5.keytab"
-#define ADB_DEFAULT_STATE_DIR "/var/lib/adbridge"
+/* configure's --sysconfdir and --localstatedir (Makefile.am passes them):
+ * /etc and /var for a package, /usr/local/etc and /usr/local/var by default. */
+#ifndef ADB_SYSCONFDIR
+#define ADB_SYSCONFDIR "/etc"
+#endif
+#ifndef ADB_LOCALSTATEDIR
+#define ADB_LOCALSTATEDIR "/var"
+#endif
+#define ADB_DEFAULT_CONFIG_PATH ADB_SYSCONFDIR "/adbridge/adbridge.json"
+#define ADB_DEFAULT_KEYTAB "/etc/krb5.keytab"   /* MIT Kerberos' default, wherever adbridge is installed */
+#define ADB_DEFAULT_STATE_DIR ADB_LOCALSTATEDIR "/lib/adbridge"
 
 typedef struct adb_domain_config {
     char *name;                  /* DNS domain name, lower case, no trailing dot */
@@ -39,7 +47,11 @@ typedef struct adb_ldap_config {
 typedef struct adb_auth_config {
     unsigned lockout_threshold;  /* bridge's smart-lockout threshold; 0: derived from AD's (lockout.h) */
     long lockout_window_s;       /* when AD's window is unknown; 0: 1800 */
+    unsigned lockout_margin;     /* refuse when AD's badPwdCount >= threshold - margin; default 2 */
     bool allow_plaintext_password; /* accept "password" in auth requests (local test setups only) */
+    bool allow_privileged;       /* check privileged accounts' passwords too (default: refused) */
+    char **refuse_groups;        /* more groups (SID or name) whose members are never checked */
+    size_t n_refuse_groups;
     long key_grace_s;            /* grace of an old key after rotation; default ADB_KEYSTORE_DEFAULT_GRACE_S */
 } adb_auth_config;
 
@@ -65,10 +77,12 @@ typedef struct adb_broker_config {
     size_t max_reply_bytes;      /* list pages are cut to fit; default 262144 (Azure Service Bus standard) */
     unsigned workers;            /* concurrent requests; default 4 */
     unsigned reconnect_max_s;    /* backoff cap; default 60 */
+    unsigned delivery_limit;     /* a request delivered more often is rejected unrun; default 5 */
 } adb_broker_config;
 
 typedef struct adb_config {
     char *path;                  /* where it was read from */
+    char *user;                  /* adbridged started as root drops to this account; NULL: stays root (warned) */
     char *state_dir;
     char *keytab;
     char *machine_principal;     /* NULL: taken from the keytab */

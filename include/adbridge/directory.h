@@ -55,10 +55,11 @@ typedef struct adb_dir_options {
     size_t max_expansion;        /* bound on members collected by one expansion; 0: 1,000,000 */
 } adb_dir_options;
 
-/* Builds the stack from the configuration: the persisted flags (applied to
- * the locator), the locator, the machine credentials (keytab; no KDC
- * contact yet), the connection pool and the cache.  The joined domain is the
- * realm of the machine principal.  Reads no directory data. */
+/* Builds the stack from the configuration: the persisted flags (which the
+ * locator asks; it keeps no copy), the locator, the machine credentials
+ * (keytab; no KDC contact yet), the connection pool and the cache.  The
+ * joined domain is the realm of the machine principal.  Reads no directory
+ * data. */
 adb_code adb_dir_open(const adb_config *cfg, const adb_logger *log, const adb_dir_options *opts, adb_dir **out,
                       adb_error *err);
 void adb_dir_free(adb_dir *d);
@@ -121,9 +122,10 @@ adb_code adb_dir_members(adb_dir *d, const adb_dir_members_request *req, adb_obj
  * a new read).  *out is a reference: adb_topology_unref it. */
 adb_code adb_dir_topology(adb_dir *d, bool refresh, adb_topology **out, adb_error *err);
 
-/* Enables or disables a domain for use: persisted first, then applied to
- * the locator, then cached results are dropped.  not_found for a domain that
- * is neither configured nor in the topology. */
+/* Enables or disables a domain for use: persisted (the locator reads that
+ * same flag, so it holds from the next request on), then cached results are
+ * dropped.  domain: a DNS name, or a NetBIOS name the topology knows.
+ * not_found for a domain that is not in the configuration. */
 adb_code adb_dir_set_enabled(adb_dir *d, const char *domain, bool enabled, adb_error *err);
 
 /* Drops what the cache holds about one identifier (every key of the object

@@ -8,13 +8,28 @@
  * (which wakes it through an eventfd) and adb_link_stop.
  *
  * Requests: a receiver on broker->address with link credit equal to the free
- * slots (back-pressure: at most `slots` unsettled requests at any time).  Each
- * message becomes a job handed to opts->submit on the link thread; a worker
- * answers it with adb_link_complete.  The reply goes to the message's
- * reply_to with correlation_id = the request's correlation id, else its
- * message id.  The request is accepted (settled) only once the broker settled
- * the reply; on shutdown or a failed reply it is released/modified so the
- * broker redelivers it; on connection loss the broker does that by itself.
+ * slots (back-pressure: at most `slots` requests at the workers; the credit
+ * never exceeds the free slots, and requests a broker sends beyond it wait
+ * in the link for a worker).  Each message becomes a job handed to
+ * opts->submit on the link thread; a worker answers it with
+ * adb_link_complete.  The reply goes to the message's reply_to with
+ * correlation_id = the request's correlation id, else its message id, on a
+ * session of its own per reply address (a refused reply address never ends
+ * the request link), and never creates a broker object (RabbitMQ before 4.0:
+ * "/queue/NAME" is sent to as "/amq/queue/NAME").  The request is accepted
+ * (settled) only once the broker accepted the reply.
+ *
+ * Requests the bridge cannot answer are rejected (the broker's dead-letter
+ * policy applies), never given back in a loop: no reply_to, not an AMQP
+ * message, a reply the broker refused or that failed REPLY_ATTEMPTS (3)
+ * times, and a request delivered more than broker->delivery_limit times
+ * (counted from delivery_count, first_acquirer and the link's memory of
+ * requests it gave back).  On shutdown, or when a worker does not answer,
+ * the request is given back (modified); on connection loss the broker does
+ * that by itself.  A request larger than the link takes whole (twice
+ * max_message_bytes plus 64 KiB) keeps only its start: when its properties
+ * are in it the worker gets it without a body (answered by size), else it
+ * is rejected.
  *
  * Reconnects with exponential backoff and jitter up to
  * broker->reconnect_max_s; the state is readable at any time
@@ -34,11 +49,15 @@ typedef struct adb_link adb_link;
 typedef struct adb_link_job adb_link_job;
 
 /* What a worker sees of one request.  body is a private copy (wiped when the
- * job ends: it may hold a plaintext password in test setups). */
+ * job ends: it may hold a plaintext password in test setups).  body is NULL
+ * for a request too large to be taken whole: len is then its size in bytes
+ * (more than broker->max_message_bytes: the dispatcher refuses it by size
+ * without reading the body). */
 typedef struct adb_link_request {
     const unsigned char *body;
     size_t len;
-    bool redelivered;          /* header first_acquirer false, or delivery_count > 0 */
+    bool redelivered;          /* deliveries > 1 */
+    unsigned deliveries;       /* this delivery's number, as far as known (1: the first) */
     int64_t expiry_unix_ms;    /* absolute-expiry-time, or creation (else arrival) + ttl; 0: none */
     const char *message_id;    /* printable form for logs ("" when absent); never the body */
 } adb_link_request;
@@ -106,8 +125,12 @@ typedef struct adb_link_state {
     uint64_t redelivered;      /* of which were redeliveries */
     uint64_t replied;          /* requests accepted after their reply settled */
     uint64_t released;         /* requests given back to the broker */
-    uint64_t rejected;         /* oversize or undecodable messages, rejected */
+    uint64_t rejected;         /* requests rejected (dead-lettered where the queue says so) */
     uint64_t dropped;          /* replies dropped: their connection was gone */
+    uint64_t delivery_limited; /* of the rejected: over broker->delivery_limit, not run */
+    uint64_t oversize;         /* taken without their body (too large), answered by size */
+    uint64_t reply_retries;    /* replies sent again after a failed attempt */
+    uint64_t overdelivered;    /* transfers the broker sent beyond the credit */
 } adb_link_state;
 
 /* Thread-safe snapshot. */

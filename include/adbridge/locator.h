@@ -8,13 +8,16 @@
  * the result for the SRV records' TTL.
  *
  * This is the single place that enforces "talk only to DCs of domains marked
- * use for subscriptions": every other module asks the locator for a DC. */
+ * use for subscriptions": every other module asks the locator for a DC.  It
+ * enforces the flag but does not own it: it asks the flag's one owner
+ * (subscriptions.h) at each use and keeps no copy. */
 #ifndef ADBRIDGE_LOCATOR_H
 #define ADBRIDGE_LOCATOR_H
 
 #include <adbridge/config.h>
 #include <adbridge/error.h>
 #include <adbridge/log.h>
+#include <adbridge/subscriptions.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,13 +62,18 @@ typedef struct adb_locator_options {
     const char *site;       /* override the configured/learnt site; NULL: none */
 } adb_locator_options;
 
+/* A locator of cfg's domains (no others) whose "use for subscriptions"
+ * flags are subs's, read at each locate and health call, so a change made
+ * through adb_subscriptions_set holds from the next call on.  subs must
+ * outlive the locator.  The directory builds its locator this way. */
+adb_code adb_locator_new_with_subscriptions(const adb_config *cfg, adb_subscriptions *subs, const adb_logger *log,
+                                            adb_locator **out, adb_error *err);
+/* A stand-alone locator (`adbridge locate`, tests, benchmarks): the flags
+ * are the configuration's use_for_subscriptions values, fixed; the state
+ * file is not read. */
 adb_code adb_locator_new(const adb_config *cfg, const adb_logger *log, adb_locator **out,
                          adb_error *err);
 void adb_locator_free(adb_locator *loc);
-
-/* Enables or disables a domain for use (the persisted "use for subscriptions"
- * flag is applied through this); an unknown domain is not_found. */
-adb_code adb_locator_set_enabled(adb_locator *loc, const char *domain, bool enabled, adb_error *err);
 
 /* The ordered DCs of domain (copied into out; free with adb_dc_list_free).
  * Errors: domain_not_enabled, dns_failure / timeout (naming the query and
@@ -82,7 +90,7 @@ void adb_locator_mark_up(adb_locator *loc, const char *domain, const char *host)
 /* What the locator knows now, without any network I/O (for `health`). */
 typedef struct adb_dc_health {
     char domain[256];
-    bool enabled;            /* use for subscriptions */
+    bool enabled;            /* use for subscriptions, as its owner says now */
     char host[256];          /* "" for a domain with no DC known yet (one row per such domain) */
     adb_dc_state state;
     unsigned failures;       /* consecutive failures */

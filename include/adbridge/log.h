@@ -21,8 +21,11 @@ typedef enum adb_log_level {
 typedef struct adb_logger {
     adb_log_level level;
     FILE *out;
+    bool journal;   /* out is journald's stream: lines start with <N> (sd-daemon.h priorities) */
 } adb_logger;
 
+/* journal is set when out is the stream systemd connected to journald
+ * ($JOURNAL_STREAM names its device and inode), so `journalctl -p` works. */
 void adb_logger_init(adb_logger *lg, adb_log_level level, FILE *out);
 
 /* "error", "warn", "info", "debug". */

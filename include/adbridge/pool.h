@@ -27,6 +27,8 @@ typedef struct adb_pool_options {
 typedef enum adb_pool_kind {
     ADB_POOL_DC = 0,   /* LDAP 389 on a DC of the domain */
     ADB_POOL_GC = 1,   /* Global Catalog 3268 in the domain's forest */
+    ADB_POOL_PDC = 2,  /* LDAP 389 on the domain's PDC emulator (the ping's PDC flag), where
+                        * badPwdCount is authoritative; the best DC when it cannot be reached */
 } adb_pool_kind;
 
 adb_code adb_pool_new(adb_locator *loc, adb_krb *creds, const adb_pool_options *opts,

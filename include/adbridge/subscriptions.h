@@ -7,9 +7,14 @@
  * effect, so it survives restarts and a crash never leaves half a file.  The
  * persisted value wins over the configuration at the next start.
  *
- * This module keeps and persists the flags; the locator enforces them (the
- * directory hands every flag to adb_locator_set_enabled).
- * Thread-safe. */
+ * This module is the flags' one owner: it keeps them in memory and in the
+ * state file behind one lock, and nothing else keeps a copy.  The locator
+ * enforces them by asking this module at each use (see
+ * adb_locator_new_with_subscriptions), so what the locator refuses and what
+ * this module reports (and persisted) cannot disagree, whatever calls to
+ * adb_subscriptions_set run at once.
+ * Thread-safe; the lock is a leaf (nothing is called while it is held but
+ * the file write), so other modules may ask while holding their own. */
 #ifndef ADBRIDGE_SUBSCRIPTIONS_H
 #define ADBRIDGE_SUBSCRIPTIONS_H
 
@@ -42,10 +47,12 @@ bool adb_subscriptions_enabled(adb_subscriptions *s, const char *domain);
 /* True when domain has a flag (from the configuration or the state file). */
 bool adb_subscriptions_known(adb_subscriptions *s, const char *domain);
 
-/* Sets the flag of domain (a DNS name; it need not be configured: domains
- * found in the topology can be enabled too), persisting first: on failure
- * nothing changes.  ADB_E_INVALID_REQUEST for a name that is not a DNS name;
- * ADB_E_IO when the state file cannot be written. */
+/* Sets the flag of domain (a DNS name; this module accepts any, configured
+ * or not), persisting first: on failure nothing changes.  File and memory
+ * change under one lock, so concurrent calls leave the file, the memory and
+ * every reader (the locator included) with the value of the call that ran
+ * last.  ADB_E_INVALID_REQUEST for a name that is not a DNS name; ADB_E_IO
+ * when the state file cannot be written. */
 adb_code adb_subscriptions_set(adb_subscriptions *s, const char *domain, bool enabled, adb_error *err);
 
 /* Copies the flags, sorted by name, into a malloc'd array. */

@@ -3,8 +3,10 @@
 
 #include "cli.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void cli_print_json(json_t *j)
 {
@@ -18,5 +20,86 @@ void cli_print_json(json_t *j)
 
 void cli_print_error(const char *cmd, const adb_error *err)
 {
-    fprintf(stderr, "adbridge %s: %s: %s\n", cmd, adb_code_name(err->code), err->message);
+    fprintf(stderr, "adbridge %s: %s: ", cmd, adb_code_name(err->code));
+    cli_put(stderr, err->message, 0);
+    fputc('\n', stderr);
+}
+
+/* Length (1..4) of the valid UTF-8 sequence starting at s, 0 when s does not
+ * start one.  Stops at a NUL: a continuation byte is never NUL. */
+static size_t utf8_valid(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[0] == 0xE0 && s[1] < 0xA0)   /* overlong */
+            || (s[0] == 0xED && s[1] >= 0xA0))                                                /* surrogate */
+            return 0;
+        return 3;
+    }
+    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80
+            || (s[0] == 0xF0 && s[1] < 0x90)     /* overlong */
+            || (s[0] == 0xF4 && s[1] >= 0x90))   /* past U+10FFFF */
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+size_t cli_escape(const char *s, char *out, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+    size_t need = 0, o = 0;
+    bool cut = false;
+
+    while (*p != '\0') {
+        char piece[8];
+        size_t k = utf8_valid(p), n;
+
+        if (k == 0 || *p < 0x20 || *p == 0x7f) {
+            n = (size_t)snprintf(piece, sizeof piece, "\\x%02x", *p);
+            k = 1;
+        } else if (k == 2 && p[0] == 0xC2 && p[1] < 0xA0) {   /* C1: U+0080..U+009F, e.g. CSI U+009B */
+            n = (size_t)snprintf(piece, sizeof piece, "\\u00%02x", p[1]);
+        } else {
+            memcpy(piece, p, k);
+            n = k;
+        }
+        /* Whole pieces only: a cut never splits a character or an escape. */
+        if (!cut && o + n < size) {
+            memcpy(out + o, piece, n);
+            o += n;
+        } else {
+            cut = true;
+        }
+        need += n;
+        p += k;
+    }
+    if (size > 0)
+        out[o] = '\0';
+    return need;
+}
+
+void cli_put(FILE *f, const char *s, int width)
+{
+    char small[512], *text = small;
+    size_t need = cli_escape(s, small, sizeof small);
+    int columns = 0;
+
+    /* Long values (a DN, a server's message) are not cut: escape them again
+     * into a buffer that fits.  Out of memory: print what fitted. */
+    if (need >= sizeof small && (text = malloc(need + 1)) != NULL)
+        cli_escape(s, text, need + 1);
+    else if (text == NULL)
+        text = small;
+    fputs(text, f);
+    for (const char *c = text; *c != '\0'; c++)
+        columns += ((unsigned char)*c & 0xC0) != 0x80;
+    for (; columns < width; columns++)
+        fputc(' ', f);
+    if (text != small)
+        free(text);
 }

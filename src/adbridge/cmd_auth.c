@@ -206,6 +206,13 @@ out:
     return rc;
 }
 
+static void row(const char *name, const char *value)
+{
+    printf("%-10s ", name);
+    cli_put(stdout, value != NULL ? value : "-", 0);
+    putchar('\n');
+}
+
 static void print_result(const char *user, const adb_auth_result *r, bool json)
 {
     const adb_pwcheck_result *k = &r->kerberos;
@@ -238,24 +245,25 @@ static void print_result(const char *user, const adb_auth_result *r, bool json)
         cli_print_json(j);
         return;
     }
-    printf("%-10s %s\n", "result", adb_auth_reason_name(r->reason));
-    printf("%-10s %s\n", "user", user);
+    /* Names, the KDC and the detail come from the directory or a DC: escaped. */
+    row("result", adb_auth_reason_name(r->reason));
+    row("user", user);
     if (r->user != NULL)
-        printf("%-10s %s\n", "dn", r->user->dn);
+        row("dn", r->user->dn);
     if (k->principal[0] != '\0')
-        printf("%-10s %s\n", "principal", k->principal);
+        row("principal", k->principal);
     if (k->realm[0] != '\0')
-        printf("%-10s %s\n", "realm", k->realm);
+        row("realm", k->realm);
     if (k->kdc[0] != '\0')
-        printf("%-10s %s\n", "kdc", k->kdc);
+        row("kdc", k->kdc);
     if (ntstatus[0] != '\0')
-        printf("%-10s %s\n", "ntstatus", ntstatus);
+        row("ntstatus", ntstatus);
     if (retry[0] != '\0')
-        printf("%-10s %s\n", "retry at", retry);
+        row("retry at", retry);
     if (r->detail[0] != '\0')
-        printf("%-10s %s\n", "detail", r->detail);
+        row("detail", r->detail);
     for (size_t i = 0; i < r->groups.n; i++)
-        printf("%-10s %s\n", i == 0 ? "groups" : "", r->groups.items[i]->dn);
+        row(i == 0 ? "groups" : "", r->groups.items[i]->dn);
 }
 
 int cmd_auth(adb_ctx *ctx, int argc, char **argv)

@@ -6,6 +6,7 @@
  * only, 2 any failure (or bad usage). */
 #include "config.h"
 
+#include "cli.h"
 #include "cmd_diagnose.h"
 
 #include <adbridge/diagnose.h>
@@ -38,13 +39,6 @@ static const char *colour_of(adb_diag_status s)
     }
 }
 
-/* Control bytes from peers or files never reach the terminal raw. */
-static void put_clean(const char *s)
-{
-    for (; s != NULL && *s; s++)
-        putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
-}
-
 static void on_result(const adb_diag_result *r, void *arg)
 {
     printer *p = arg;
@@ -52,10 +46,14 @@ static void on_result(const adb_diag_result *r, void *arg)
     static const char *const label[] = { "PASS", "WARN", "FAIL", "SKIP" };
 
     if (!p->started || !same(p->forest, r->forest) || !same(p->domain, r->domain)) {
+        /* Everything a result holds may come from a peer or a file: escaped. */
         if (r->forest != NULL || r->domain != NULL) {
-            printf("\n%sforest %s", bold, r->forest ? r->forest : "(unknown)");
-            if (r->domain != NULL)
-                printf(" / domain %s", r->domain);
+            printf("\n%sforest ", bold);
+            cli_put(stdout, r->forest ? r->forest : "(unknown)", 0);
+            if (r->domain != NULL) {
+                fputs(" / domain ", stdout);
+                cli_put(stdout, r->domain, 0);
+            }
             printf("%s\n", off);
         } else if (p->started) {
             printf("\n%sglobal%s\n", bold, off);
@@ -63,22 +61,24 @@ static void on_result(const adb_diag_result *r, void *arg)
         p->dc = NULL;
     }
     if (r->dc != NULL && !same(p->dc, r->dc)) {
-        printf("  %sDC %s%s\n", bold, r->dc, off);
+        printf("  %sDC ", bold);
+        cli_put(stdout, r->dc, 0);
+        printf("%s\n", off);
     }
     p->started = true;
     p->forest = r->forest, p->domain = r->domain, p->dc = r->dc;
 
     const char *indent = r->dc != NULL ? "    " : "  ";
     printf("%s%s%s%s  ", indent, p->colour ? colour_of(r->status) : "", label[r->status & 3], off);
-    put_clean(r->title);
+    cli_put(stdout, r->title, 0);
     printf(": ");
-    put_clean(r->message);
+    cli_put(stdout, r->message, 0);
     if (r->ms >= 0.05)
         printf(" (%.1f ms)", r->ms);
     putchar('\n');
     if (r->fix != NULL) {
         printf("%s      fix: ", indent);
-        put_clean(r->fix);
+        cli_put(stdout, r->fix, 0);
         putchar('\n');
     }
     fflush(stdout);
@@ -146,7 +146,7 @@ int cmd_diagnose(const char *config_path, int argc, char **argv)
         fflush(stdout);
     }
     if (adb_diagnose_run(path, &o, &rep, &err) != ADB_OK) {
-        fprintf(stderr, "adbridge diagnose: %s: %s\n", adb_code_name(err.code), err.message);
+        cli_print_error("diagnose", &err);
         return 2;
     }
     int rc = adb_diag_exit_code(rep);

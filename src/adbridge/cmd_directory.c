@@ -100,6 +100,14 @@ static const char *or_dash(const char *s)
     return s != NULL ? s : "-";
 }
 
+/* "name                   value": the value escaped (it comes from the directory). */
+static void field(const char *name, const char *value)
+{
+    printf("%-22s ", name);
+    cli_put(stdout, or_dash(value), 0);
+    putchar('\n');
+}
+
 static void print_object(const adb_object *o)
 {
     char sid[ADB_SID_STRING_MAX] = "-", guid[ADB_GUID_STRING_MAX] = "-", who[300];
@@ -108,18 +116,23 @@ static void print_object(const adb_object *o)
         adb_sid_format(&o->sid, sid, sizeof sid, NULL);
     if (o->has_guid)
         adb_guid_format(&o->guid, guid);
-    printf("%-22s %s\n", "name", adb_object_display(o, who, sizeof who));
-    printf("%-22s %s\n", "kind", adb_object_kind_name(o->kind));
-    printf("%-22s %s\n", "display name", or_dash(o->display_name));
-    printf("%-22s %s\n", "upn", or_dash(o->upn));
-    printf("%-22s %s\n", "mail", or_dash(o->mail));
-    printf("%-22s %s\n", "given name", or_dash(o->given_name));
-    printf("%-22s %s\n", "surname", or_dash(o->surname));
-    printf("%-22s %s (%s), forest %s\n", "domain", or_dash(o->domain_dns), or_dash(o->domain_netbios),
-           or_dash(o->forest));
-    printf("%-22s %s\n", "sid", sid);
-    printf("%-22s %s\n", "guid", guid);
-    printf("%-22s %s\n", "dn", or_dash(o->dn));
+    field("name", adb_object_display(o, who, sizeof who));
+    field("kind", adb_object_kind_name(o->kind));
+    field("display name", o->display_name);
+    field("upn", o->upn);
+    field("mail", o->mail);
+    field("given name", o->given_name);
+    field("surname", o->surname);
+    printf("%-22s ", "domain");
+    cli_put(stdout, or_dash(o->domain_dns), 0);
+    fputs(" (", stdout);
+    cli_put(stdout, or_dash(o->domain_netbios), 0);
+    fputs("), forest ", stdout);
+    cli_put(stdout, or_dash(o->forest), 0);
+    putchar('\n');
+    field("sid", sid);
+    field("guid", guid);
+    field("dn", o->dn);
     if (o->kind == ADB_OBJECT_USER || o->kind == ADB_OBJECT_COMPUTER) {
         char when[32] = "never";
         struct tm tm;
@@ -156,8 +169,12 @@ static void print_row(const adb_object *o)
         snprintf(detail, sizeof detail, "%s", o->dn != NULL ? o->dn : sid);
     else
         snprintf(detail, sizeof detail, "%s", or_dash(o->dn));
-    printf("%-36s %-9s %-30s %s\n", adb_object_display(o, who, sizeof who), adb_object_kind_name(o->kind),
-           or_dash(o->display_name), detail);
+    cli_put(stdout, adb_object_display(o, who, sizeof who), 36);
+    printf(" %-9s ", adb_object_kind_name(o->kind));
+    cli_put(stdout, or_dash(o->display_name), 30);
+    putchar(' ');
+    cli_put(stdout, detail, 0);
+    putchar('\n');
 }
 
 static int print_ambiguous(const char *cmd, const adb_error *err, const adb_object_list *candidates, bool json)
@@ -167,7 +184,7 @@ static int print_ambiguous(const char *cmd, const adb_error *err, const adb_obje
                               "candidates", adb_object_list_to_json(candidates));
         cli_print_json(j);
     } else {
-        fprintf(stderr, "adbridge %s: %s: %s\n", cmd, adb_code_name(err->code), err->message);
+        cli_print_error(cmd, err);
         print_row_header();
         for (size_t i = 0; i < candidates->n; i++)
             print_row(candidates->items[i]);
@@ -267,7 +284,9 @@ int cmd_groups_of(adb_ctx *ctx, int argc, char **argv)
                              adb_object_list_to_json(&groups)));
     } else {
         char who[300];
-        printf("# %s is in %zu groups\n", adb_object_display(user, who, sizeof who), groups.n);
+        fputs("# ", stdout);
+        cli_put(stdout, adb_object_display(user, who, sizeof who), 0);
+        printf(" is in %zu groups\n", groups.n);
         print_row_header();
         for (size_t i = 0; i < groups.n; i++)
             print_row(groups.items[i]);
@@ -316,8 +335,9 @@ int cmd_members(adb_ctx *ctx, int argc, char **argv)
             free(g);
         } else if (first) {
             char who[300];
-            printf("# %s members of %s\n", o.transitive ? "transitive" : "direct",
-                   adb_object_display(group, who, sizeof who));
+            printf("# %s members of ", o.transitive ? "transitive" : "direct");
+            cli_put(stdout, adb_object_display(group, who, sizeof who), 0);
+            putchar('\n');
             print_row_header();
         }
         for (size_t i = 0; i < page.items.n; i++, total++) {
@@ -381,23 +401,38 @@ int cmd_domains(adb_ctx *ctx, int argc, char **argv)
         cli_print_json(adb_topology_to_json(t, adb_dir_subscriptions(d)));
     } else {
         char sid[ADB_SID_STRING_MAX], status[ADB_ERROR_MESSAGE_MAX + 64];
-        printf("joined domain %s%s%s\n\n", t->joined, t->dc_time ? ", DC time " : "", t->dc_time ? t->dc_time : "");
-        printf("%-24s %-10s %-18s %-8s %-14s %s\n", "DOMAIN", "NETBIOS", "FOREST", "LEVEL", "SUBSCRIPTIONS",
+        fputs("joined domain ", stdout);
+        cli_put(stdout, t->joined, 0);
+        if (t->dc_time != NULL) {
+            fputs(", DC time ", stdout);
+            cli_put(stdout, t->dc_time, 0);
+        }
+        printf("\n\n%-24s %-10s %-18s %-8s %-14s %s\n", "DOMAIN", "NETBIOS", "FOREST", "LEVEL", "SUBSCRIPTIONS",
                "STATUS");
         for (size_t i = 0; i < t->n_domains; i++) {
             const adb_topo_domain *td = &t->domains[i];
             bool on = adb_subscriptions_enabled(adb_dir_subscriptions(d), td->dns);
-            printf("%-24s %-10s %-18s %-8s %-14s %s\n", td->dns, or_dash(td->netbios), or_dash(td->forest),
-                   td->level == ADB_LEVEL_UNKNOWN ? "-" : adb_level_name(td->level), on ? "enabled" : "disabled",
-                   domain_status(td, on, status, sizeof status));
+            cli_put(stdout, td->dns, 24);
+            putchar(' ');
+            cli_put(stdout, or_dash(td->netbios), 10);
+            putchar(' ');
+            cli_put(stdout, or_dash(td->forest), 18);
+            printf(" %-8s %-14s ", td->level == ADB_LEVEL_UNKNOWN ? "-" : adb_level_name(td->level),
+                   on ? "enabled" : "disabled");
+            cli_put(stdout, domain_status(td, on, status, sizeof status), 0);
+            putchar('\n');
         }
         printf("\n%-24s %-24s %-10s %-14s %s\n", "TRUST FROM", "TO", "FLAT NAME", "DIRECTION", "KIND, PARTNER SID");
         for (size_t i = 0; i < t->n_trusts; i++) {
             const adb_topo_trust *tr = &t->trusts[i];
             if (!tr->has_sid || adb_sid_format(&tr->sid, sid, sizeof sid, NULL) != ADB_OK)
                 snprintf(sid, sizeof sid, "-");
-            printf("%-24s %-24s %-10s %-14s %s%s %s\n", tr->domain, tr->partner, or_dash(tr->flat_name),
-                   adb_trust_direction_name(tr->direction),
+            cli_put(stdout, tr->domain, 24);
+            putchar(' ');
+            cli_put(stdout, tr->partner, 24);
+            putchar(' ');
+            cli_put(stdout, or_dash(tr->flat_name), 10);
+            printf(" %-14s %s%s %s\n", adb_trust_direction_name(tr->direction),
                    tr->attributes & ADB_TRUST_ATTR_FOREST_TRANSITIVE ? "forest" : "external",
                    tr->attributes & ADB_TRUST_ATTR_WITHIN_FOREST ? " (within forest)" : "", sid);
         }

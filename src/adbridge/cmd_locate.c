@@ -1,6 +1,7 @@
 /* adbridge locate DOMAIN [--site S] [--gc] [--json] */
 #include "config.h"
 
+#include "cli.h"
 #include "cmd_locate.h"
 
 #include <adbridge/locator.h>
@@ -37,22 +38,31 @@ static void print_json(const adb_dc_list *l)
     json_decref(doc);
 }
 
+/* Names and sites come from DNS and the DCs' netlogon replies: escaped. */
 static void print_table(const adb_dc_list *l)
 {
     char flags[512];
 
-    printf("domain %s   forest %s   client site %s\n\n", l->domain, l->forest[0] ? l->forest : "?",
-           l->client_site[0] ? l->client_site : "(unknown)");
-    printf("%-3s %-28s %-15s %-5s %-16s %-7s %9s  %s\n", "#", "DC", "ADDRESS", "PORT", "SITE", "STATE", "RTT",
+    fputs("domain ", stdout);
+    cli_put(stdout, l->domain, 0);
+    fputs("   forest ", stdout);
+    cli_put(stdout, l->forest[0] ? l->forest : "?", 0);
+    fputs("   client site ", stdout);
+    cli_put(stdout, l->client_site[0] ? l->client_site : "(unknown)", 0);
+    printf("\n\n%-3s %-28s %-15s %-5s %-16s %-7s %9s  %s\n", "#", "DC", "ADDRESS", "PORT", "SITE", "STATE", "RTT",
            "FLAGS");
     for (size_t i = 0; i < l->n; i++) {
         const adb_dc *dc = &l->dcs[i];
         char rtt[32] = "-";
         if (dc->rtt_us >= 0)
             snprintf(rtt, sizeof rtt, "%.2f ms", dc->rtt_us / 1000.0);
-        printf("%-3zu %-28s %-15s %-5u %-16s %-7s %9s  %s%s\n", i + 1, dc->host,
-               dc->address[0] ? dc->address : "-", dc->ldap_port, dc->site[0] ? dc->site : "-",
-               state_name(dc->state), rtt, adb_netlogon_flags_text(dc->flags, flags, sizeof flags),
+        printf("%-3zu ", i + 1);
+        cli_put(stdout, dc->host, 28);
+        putchar(' ');
+        cli_put(stdout, dc->address[0] ? dc->address : "-", 15);
+        printf(" %-5u ", dc->ldap_port);
+        cli_put(stdout, dc->site[0] ? dc->site : "-", 16);
+        printf(" %-7s %9s  %s%s\n", state_name(dc->state), rtt, adb_netlogon_flags_text(dc->flags, flags, sizeof flags),
                dc->in_client_site ? " (client site)" : "");
     }
 }
@@ -88,7 +98,7 @@ int cmd_locate(adb_ctx *ctx, int argc, char **argv)
     }
     if (adb_locator_new(ctx->config, &ctx->log, &loc, &err) != ADB_OK
         || adb_locator_get(loc, argv[optind], flags, &lo, &list, &err) != ADB_OK) {
-        fprintf(stderr, "adbridge locate: %s: %s\n", adb_code_name(err.code), err.message);
+        cli_print_error("locate", &err);
         adb_locator_free(loc);
         return err.code == ADB_E_NOT_FOUND ? 1 : 2;
     }

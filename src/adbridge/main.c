@@ -3,12 +3,14 @@
 #include "config.h"
 
 #include <adbridge/ctx.h>
+#include <adbridge/json.h>
 #include <adbridge/version.h>
 
 #include "cmd_directory.h"
 #include "cmd_locate.h"
 #include "cmd_auth.h"
 #include "cmd_diagnose.h"
+#include "cmd_identity.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -39,7 +41,8 @@ static const cli_command commands[] = {
     { "domains", "[--json]: forests, domains, trusts and which domains are enabled", cmd_domains, NULL },
     { "domain", "enable|disable NAME [--json]: use a domain for subscriptions, or stop", cmd_domain, NULL },
     { "auth", "USER [--domain D] [--groups] [--stdin] [--json]: check a password (from the terminal, or a line of stdin)", cmd_auth, NULL },
-    { "key", "show|rotate [--grace SECONDS] [--json]: the instance key pair for sealed passwords", cmd_key, NULL },
+    { "key", "show|rotate [--grace SECONDS]|reset [--force] [--json]: the instance key pair for sealed passwords "
+             "(reset: a new pair bound to this machine, after a clone)", cmd_key, NULL },
     { "diagnose", "[--json] [--domain D] [--dc DC] [--skip-cloud] [--timeout S]: check every forest is reachable (exit 0 pass, 1 warn, 2 fail)", NULL,
       cmd_diagnose },
 };
@@ -112,6 +115,8 @@ int main(int argc, char **argv)
     adb_ctx *ctx;
     int opt, rc;
 
+    /* Before any jansson call: every block it frees is wiped (json.h). */
+    adb_json_wipe_install(NULL);
     /* '+': stop at the command name; the command parses its own options. */
     while ((opt = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
         switch (opt) {
@@ -134,7 +139,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "adbridge: %s: %s\n", adb_code_name(err.code), err.message);
             return EXIT_ERROR;
         }
-        rc = commands[i].run(ctx, argc - optind, argv + optind);
+        if (strcmp(commands[i].name, "key") == 0 && optind + 1 < argc && strcmp(argv[optind + 1], "reset") == 0)
+            rc = cmd_key_reset(ctx, argc - optind, argv + optind);
+        else
+            rc = commands[i].run(ctx, argc - optind, argv + optind);
         adb_ctx_free(ctx);
         return rc;
     }

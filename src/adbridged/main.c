@@ -3,13 +3,17 @@
  * (link.h).  It never listens on a port. */
 #include "config.h"
 
+#include "lifecycle.h"
 #include "workers.h"
 
 #include <adbridge/auth.h>
 #include <adbridge/ctx.h>
 #include <adbridge/directory.h>
 #include <adbridge/dispatch.h>
+#include <adbridge/fileio.h>
+#include <adbridge/json.h>
 #include <adbridge/keystore.h>
+#include <adbridge/krb.h>
 #include <adbridge/link.h>
 #include <adbridge/secmem.h>
 #include <adbridge/version.h>
@@ -24,6 +28,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* How long READY=1 waits for the first link attempt (connect, TLS, SASL, attach). */
+enum { FIRST_ATTEMPT_MS = 20000 };
 
 /* How long SIGTERM waits for requests in flight before giving them back. */
 enum { STOP_GRACE_MS = 10000 };
@@ -49,7 +56,8 @@ static void usage(FILE *out)
             "  -c, --config FILE  configuration file (default: $ADBRIDGE_CONFIG,\n"
             "                     else " ADB_DEFAULT_CONFIG_PATH ")\n"
             "  -f, --foreground   stay in the foreground, log to stderr\n"
-            "      --check-config validate the configuration and exit\n"
+            "      --check-config run the start-up checks (configuration, file permissions,\n"
+            "                     secret files, instance key; no network) and exit\n"
             "  -h, --help         show this help\n"
             "  -V, --version      show the version\n"
             "\n"
@@ -136,38 +144,150 @@ static int fail(adb_ctx *ctx, const char *what, const adb_error *err)
     return 1;
 }
 
-static int serve(adb_ctx *ctx)
+/* A finding that does not stop the daemon: in the log and on stderr. */
+static void warn(adb_ctx *ctx, const char *what, const char *message, const char *fix)
+{
+    char m[ADB_ERROR_MESSAGE_MAX + 8], f[ADB_ERROR_MESSAGE_MAX + 8];
+
+    adb_log(&ctx->log, ADB_LOG_WARN, "startup_warning", "step=%s warning=%s fix=%s", what,
+            adb_log_value(m, sizeof m, message), adb_log_value(f, sizeof f, fix));
+    fprintf(stderr, "adbridged: %s: warning: %s. Fix: %s\n", what, message, fix);
+}
+
+/* A file in systemd's $CREDENTIALS_DIRECTORY: made by systemd for this
+ * service alone (0400; on a tmpfs the access is an ACL, which shows as
+ * group bits), not one the admin placed. */
+static bool systemd_credential(const char *path)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    size_t n = dir != NULL ? strlen(dir) : 0;
+
+    return n > 0 && strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+/* The start-up checks that need no network, run by --check-config too: the
+ * state directory and the keytab (the same checks as adbridge diagnose),
+ * and every secret file opened and read the way the link reads it
+ * (fileio.h: no FIFO can block start-up, no 0644 secret passes).  On the
+ * paths in use, after adbd_secure_start may have pointed them at copies. */
+static int preflight(adb_ctx *ctx, bool check_only)
+{
+    const adb_config *cfg = ctx->config;
+    const adb_broker_config *b = &cfg->broker;
+    const struct {
+        const char *path, *what, *key;
+        bool read;   /* false: only checked (proton reads the TLS key itself) */
+    } secrets[] = {
+        { b->password_file, "broker password", "$.broker.password_file", true },
+        { b->proxy.credentials_file, "proxy credentials", "$.broker.proxy.credentials_file", true },
+        /* without key_file, the key is inside cert_file */
+        { b->key_file != NULL ? b->key_file : b->cert_file, "broker TLS key",
+          b->key_file != NULL ? "$.broker.key_file" : "$.broker.cert_file", false },
+    };
+    adb_perm_check pc;
+    adb_error err = { 0 };
+
+    adb_check_state_dir(cfg->state_dir, &pc);
+    if (pc.verdict == ADB_PERM_REFUSED && pc.code == ADB_E_NOT_FOUND) {
+        if (check_only)   /* the keystore creates it, mode 0700, under safe parents */
+            printf("adbridged: note: state directory %s does not exist yet; adbridged creates it at its first "
+                   "start\n", cfg->state_dir);
+    } else if (pc.verdict == ADB_PERM_WARN) {
+        warn(ctx, "state_dir", pc.message, pc.fix);
+    } else if (adb_perm_error(&pc, &err) != ADB_OK) {
+        return fail(ctx, "state_dir", &err);
+    }
+    if (systemd_credential(cfg->keytab))
+        pc.verdict = ADB_PERM_OK;
+    else
+        adb_check_keytab(cfg->keytab, &pc);
+    if (pc.verdict == ADB_PERM_WARN)
+        warn(ctx, "keytab", pc.message, pc.fix);
+    else if (adb_perm_error(&pc, &err) != ADB_OK)
+        return fail(ctx, "keytab", &err);
+    for (size_t i = 0; i < sizeof secrets / sizeof secrets[0]; i++) {
+        adb_secret *s = NULL;
+        adb_code rc;
+        if (secrets[i].path == NULL || systemd_credential(secrets[i].path))
+            continue;
+        rc = secrets[i].read ? adb_secret_file_read(secrets[i].path, secrets[i].what, ADB_SECRET_LINE_MAX,
+                                                    ADB_SECRET_FILE_LINE, &s, NULL, &err)
+                             : adb_secret_file_check(secrets[i].path, secrets[i].what, &err);
+        adb_secret_free(s);
+        if (rc != ADB_OK) {
+            adb_error_prefix(&err, "%s", secrets[i].key);
+            return fail(ctx, "secret_file", &err);
+        }
+    }
+    return 0;
+}
+
+/* Starts the daemon and serves until SIGTERM/SIGINT.  check_only
+ * (--check-config): the same start-up, keystore, directory, auth, dispatcher
+ * and link set up, none of which touches the network, and no more: nothing
+ * created, no connection made. */
+static int serve(adb_ctx *ctx, bool check_only)
 {
     const adb_config *cfg = ctx->config;
     daemon_state d = { .ctx = ctx };
     adb_keystore *ks = NULL;
     adb_dir *dir = NULL;
     adb_auth *auth = NULL;
+    adbd_secrets *secrets = NULL;
+    adbd_notify notify;
     adb_error err = { 0 };
     sigset_t sigs;
-    int rc = 1;
+    int rc = 1, sig;
 
-    if (cfg->broker.url == NULL) {
+    if (cfg->broker.url == NULL && !check_only) {
         adb_error_set(&err, ADB_E_CONFIG, "%s: $.broker.url is not set: the daemon has no cloud link to serve",
                       cfg->path);
         return fail(ctx, "config", &err);
     }
+    if (cfg->broker.url == NULL)   /* the CLI uses such a configuration */
+        warn(ctx, "config", "$.broker.url is not set: adbridged would refuse to start (adbridge, the CLI, can use "
+             "this configuration)", "add a \"broker\" section to run the daemon");
     /* Signals go to the main thread only: block them before any thread starts. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    if (!check_only)
+        pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (adb_secmem_harden_process(&err) != ADB_OK)
         return fail(ctx, "harden_process", &err);
-    if (adb_keystore_open(cfg->state_dir, NULL, &ks, &err) != ADB_OK) {
-        rc = fail(ctx, "keystore", &err);
+    /* The secret files, then no more root, before anything else is read or
+     * dialled (lifecycle.h); what follows runs as the service's user. */
+    if (adbd_secure_start(ctx->config, &ctx->log, &secrets, &err) != ADB_OK) {
+        fail(ctx, "privileges", &err);
+        rc = ADBD_EXIT_CONFIG;
         goto out;
+    }
+    if (preflight(ctx, check_only) != 0) {
+        rc = ADBD_EXIT_CONFIG;   /* a restart would meet the same file */
+        goto out;
+    }
+    {
+        /* --check-config creates nothing: a missing key is made at first start. */
+        adb_keystore_options ko = { .no_create = check_only };
+        if (adb_keystore_open(cfg->state_dir, &ko, &ks, &err) == ADB_E_NOT_FOUND && check_only) {
+            printf("adbridged: note: no instance key in %s yet; adbridged creates one at its first start\n",
+                   cfg->state_dir);
+        } else if (ks == NULL) {
+            rc = fail(ctx, "keystore", &err);
+            goto out;
+        }
     }
     if (adb_dir_open(cfg, &ctx->log, NULL, &dir, &err) != ADB_OK) {
         rc = fail(ctx, "directory", &err);
+        goto out;
+    }
+    /* A clone (identity.h) does not serve. */
+    if (adbd_identity_check(cfg, adb_krb_principal(adb_dir_krb(dir)), !check_only, &ctx->log, &err) != ADB_OK) {
+        fail(ctx, "identity", &err);
+        rc = ADBD_EXIT_CONFIG;
         goto out;
     }
     if (adb_auth_new(dir, ks, cfg, &ctx->log, &auth, &err) != ADB_OK) {
@@ -185,7 +305,7 @@ static int serve(adb_ctx *ctx)
         }
     }
     d.n_workers = cfg->broker.workers != 0 ? cfg->broker.workers : 4;
-    {
+    if (cfg->broker.url != NULL) {
         adb_link_options lo = {
             .broker = &cfg->broker, .log = &ctx->log, .slots = d.n_workers, .submit = submit_job, .submit_arg = &d,
         };
@@ -193,6 +313,11 @@ static int serve(adb_ctx *ctx)
             rc = fail(ctx, "link", &err);
             goto out;
         }
+    }
+    if (check_only) {
+        printf("adbridged: configuration %s is valid (%zu domains)\n", cfg->path, cfg->n_domains);
+        rc = 0;
+        goto out;
     }
     if (adb_workers_new(d.n_workers, run_job, drop_job, &d, &d.workers, &err) != ADB_OK) {
         rc = fail(ctx, "workers", &err);
@@ -208,19 +333,31 @@ static int serve(adb_ctx *ctx)
         adb_log(&ctx->log, ADB_LOG_INFO, "started", "version=%s workers=%u key_id=%s pid=%ld", adb_version(),
                 d.n_workers, cur.key_id, (long)getpid());
     }
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&sigs, &sig) != 0)
-            continue;
+    /* systemd (Type=notify): ready once the first link attempt is over. */
+    adbd_notify_init(&notify);
+    if ((sig = adbd_wait_first_attempt(d.link, &sigs, &notify, FIRST_ATTEMPT_MS)) == 0) {
+        char status[256];
+        adbd_link_status_text(d.link, &cfg->broker, status, sizeof status);
+        adbd_notify_ready(&notify, status);
+    }
+    for (;; sig = 0) {
+        if (sig == 0)
+            sig = adbd_wait_signal(d.link, &cfg->broker, &sigs, &notify);
         if (sig == SIGHUP) {
             bool changed = false;
+            char status[256];
+            adbd_notify_reloading(&notify);
             if (adb_keystore_reload(ks, &changed, &err) != ADB_OK)
                 adb_log(&ctx->log, ADB_LOG_ERROR, "reload_failed", "code=%s error=\"%s\" msg=\"keeping the keys "
                         "loaded before\"", adb_code_name(err.code), err.message);
             else
                 adb_log(&ctx->log, ADB_LOG_INFO, "reloaded", "key_file_changed=%s", changed ? "yes" : "no");
+            adbd_reload_keytab(secrets, adb_dir_krb(dir), &ctx->log);
+            adbd_link_status_text(d.link, &cfg->broker, status, sizeof status);
+            adbd_notify_ready(&notify, status);
             continue;
         }
+        adbd_notify_stopping(&notify);
         adb_log(&ctx->log, ADB_LOG_INFO, "stopping", "signal=%s grace_ms=%d", sig == SIGTERM ? "TERM" : "INT",
                 STOP_GRACE_MS);
         break;
@@ -235,7 +372,8 @@ out:
     adb_auth_free(auth);
     adb_dir_free(dir);
     adb_keystore_free(ks);
-    if (rc == 0)
+    adbd_secrets_free(secrets);
+    if (rc == 0 && !check_only)
         adb_log(&ctx->log, ADB_LOG_INFO, "stopped", "code=ok");
     return rc;
 }
@@ -257,6 +395,9 @@ int main(int argc, char **argv)
     adb_ctx *ctx;
     int opt, rc;
 
+    /* Before any jansson call: every block it frees is wiped, request
+     * bodies with a plaintext password among them (json.h). */
+    adb_json_wipe_install(NULL);
     while ((opt = getopt_long(argc, argv, "c:fhV", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': config_path = optarg; break;
@@ -275,13 +416,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "adbridged: %s: %s\n", adb_code_name(err.code), err.message);
         return 2;
     }
-    if (check_only) {
-        printf("adbridged: configuration %s is valid (%zu domains)\n", ctx->config->path,
-               ctx->config->n_domains);
-        adb_ctx_free(ctx);
-        return 0;
-    }
-    rc = serve(ctx);
+    rc = serve(ctx, check_only);
     adb_ctx_free(ctx);
     return rc;
 }

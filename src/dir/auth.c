@@ -5,6 +5,7 @@
 #include <adbridge/dn.h>
 #include <adbridge/locator.h>
 #include <adbridge/netlogon.h>
+#include <adbridge/restricted.h>
 
 #include <ctype.h>
 #include <pthread.h>
@@ -14,18 +15,25 @@
 
 #define V(s) adb_log_value((char[600]){ 0 }, 600, (s))
 
-enum { MAX_KDCS = 16 };
+enum {
+    MAX_KDCS = 16,
+    DEFAULT_WAIT_MS = 10000,   /* for checks in flight, when the request has no deadline */
+};
 
 struct adb_auth {
     adb_dir *dir;
     adb_keystore *ks;
     const adb_logger *log;
     bool allow_plaintext;
+    bool allow_privileged;
+    char **refuse_names;       /* auth.refuse_groups as configured */
+    size_t n_refuse;
     adb_lockout_options lockout_opts;
     adb_pwcheck *pc;
     adb_lockout *lockout;
-    pthread_mutex_t mu;   /* guards stats */
+    pthread_mutex_t mu;        /* guards stats and refuse */
     adb_auth_stats stats;
+    adb_sid *refuse;           /* refuse_names resolved (once, on first use) */
 };
 
 adb_code adb_auth_new(adb_dir *dir, adb_keystore *ks, const adb_config *cfg, const adb_logger *log, adb_auth **out,
@@ -41,7 +49,11 @@ adb_code adb_auth_new(adb_dir *dir, adb_keystore *ks, const adb_config *cfg, con
     a->ks = ks;
     a->log = log;
     a->allow_plaintext = cfg->auth.allow_plaintext_password;
+    a->allow_privileged = cfg->auth.allow_privileged;
+    a->refuse_names = cfg->auth.refuse_groups;
+    a->n_refuse = cfg->auth.n_refuse_groups;
     a->lockout_opts.threshold = cfg->auth.lockout_threshold;
+    a->lockout_opts.margin = cfg->auth.lockout_margin;
     a->lockout_opts.window_s = cfg->auth.lockout_window_s;
     pthread_mutex_init(&a->mu, NULL);
     if ((rc = adb_pwcheck_new(adb_dir_krb(dir), NULL, &a->pc, err)) != ADB_OK
@@ -60,6 +72,7 @@ void adb_auth_free(adb_auth *a)
     adb_pwcheck_free(a->pc);
     adb_lockout_free(a->lockout);
     pthread_mutex_destroy(&a->mu);
+    free(a->refuse);
     free(a);
 }
 
@@ -101,6 +114,8 @@ static void count(adb_auth *a, adb_auth_reason reason, adb_code rc)
         a->stats.ok++;
     else if (reason == ADB_AUTH_LOCKED_BY_BRIDGE)
         a->stats.locked_by_bridge++;
+    else if (reason == ADB_AUTH_ACCOUNT_RESTRICTED)
+        a->stats.restricted++;
     else
         a->stats.failed++;
     pthread_mutex_unlock(&a->mu);
@@ -136,13 +151,39 @@ static adb_code credential(adb_auth *a, const adb_auth_request *req, const adb_s
 typedef struct user_read {
     const char *dn, *domain_dn;
     adb_lockout_ad_policy policy;
+    adb_lockout_ad_state ad;        /* badPwdCount & co., from the PDC emulator */
+    adb_account_facts facts;        /* what decides whether it may be checked at all */
+    char dc[256];                   /* where it was read */
     adb_account_state state;
 } user_read;
 
-static adb_code read_policy(adb_ldap_conn *c, void *arg, adb_error *err)
+/* One base read of the user on the PDC emulator (its count is the one AD
+ * locks by), then the policy that applies to it. */
+static adb_code read_account(adb_ldap_conn *c, void *arg, adb_error *err)
 {
+    enum { N = 16 };
+    const char *attrs[N];
     user_read *r = arg;
-    return adb_lockout_read_policy(c, r->domain_dn, r->dn, &r->policy, err);
+    adb_ldap_entry *e = NULL;
+    size_t n = 0;
+    adb_code rc;
+
+    for (const char *const *p = adb_lockout_state_attrs; *p != NULL; p++)
+        attrs[n++] = *p;
+    for (const char *const *p = adb_account_facts_attrs; *p != NULL && n < N - 2; p++)
+        attrs[n++] = *p;
+    attrs[n++] = "msDS-ResultantPSO";
+    attrs[n] = NULL;
+    adb_account_facts_clear(&r->facts);
+    snprintf(r->dc, sizeof r->dc, "%s", adb_ldap_host(c));
+    if ((rc = adb_ldap_read(c, r->dn, NULL, attrs, &e, err)) != ADB_OK)
+        return rc;
+    adb_lockout_state_from_entry(e, &r->ad);
+    if ((rc = adb_account_facts_from_entry(e, &r->facts, err)) == ADB_OK
+        && adb_lockout_read_policy_of(c, r->domain_dn, e, &r->policy, NULL) != ADB_OK)
+        r->policy.known = false;   /* the conservative path: one check per window */
+    adb_ldap_entry_free(e);
+    return rc;
 }
 
 static adb_code read_state(adb_ldap_conn *c, void *arg, adb_error *err)
@@ -166,14 +207,19 @@ static void use_locator_kdcs(adb_auth *a, const char *domain, const char *realm)
         adb_log(a->log, ADB_LOG_DEBUG, "auth_kdcs", "domain=%s code=%s", V(domain), adb_code_name(err.code));
         return;
     }
-    for (size_t i = 0; i < list.n && n < MAX_KDCS; i++) {
-        const adb_dc *dc = &list.dcs[i];
-        if (dc->address[0] == '\0' || (dc->state != ADB_DC_UNTRIED && !(dc->flags & ADB_DS_KDC)))
-            continue;
-        snprintf(addrs[n], sizeof addrs[n], "%s:88", dc->address);
-        kdcs[n] = addrs[n];
-        n++;
-    }
+    /* The PDC emulator first: its badPwdCount is the one read before the
+     * check (and AD DCs forward failures to it), so every instance sees
+     * the failures of every other. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < list.n && n < MAX_KDCS; i++) {
+            const adb_dc *dc = &list.dcs[i];
+            if (dc->address[0] == '\0' || (dc->state != ADB_DC_UNTRIED && !(dc->flags & ADB_DS_KDC))
+                || (pass == 0) != ((dc->flags & ADB_DS_PDC) != 0))
+                continue;
+            snprintf(addrs[n], sizeof addrs[n], "%s:88", dc->address);
+            kdcs[n] = addrs[n];
+            n++;
+        }
     kdcs[n] = NULL;
     if (n > 0 && adb_pwcheck_set_kdcs(a->pc, realm, kdcs, &err) != ADB_OK)
         adb_log(a->log, ADB_LOG_WARN, "auth_kdcs", "domain=%s code=%s msg=%s", V(domain), adb_code_name(err.code),
@@ -197,13 +243,96 @@ static void set_detail(adb_auth_result *out, const adb_error *e)
     snprintf(out->detail, sizeof out->detail, "%s", e->message);
 }
 
+/* auth.refuse_groups as SIDs, resolved through the directory on first use
+ * (a name the directory cannot resolve fails the check closed). */
+static adb_code refuse_sids(adb_auth *a, const adb_sid **out, adb_error *err)
+{
+    adb_sid *sids;
+    adb_code rc = ADB_OK;
+
+    pthread_mutex_lock(&a->mu);
+    *out = a->refuse;
+    pthread_mutex_unlock(&a->mu);
+    if (*out != NULL || a->n_refuse == 0)
+        return ADB_OK;
+    if ((sids = calloc(a->n_refuse, sizeof *sids)) == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < a->n_refuse && rc == ADB_OK; i++) {
+        const char *name = a->refuse_names[i];
+        adb_object *g = NULL;
+        if (adb_sid_parse(name, strlen(name), &sids[i], NULL) == ADB_OK)
+            continue;
+        rc = adb_dir_get(a->dir, name, NULL, ADB_KINDS_GROUP, &g, NULL, err);
+        if (rc == ADB_OK && g->has_sid)
+            sids[i] = g->sid;
+        else if (rc == ADB_OK)
+            rc = adb_error_set(err, ADB_E_PROTOCOL, "group %s has no SID", name);
+        else
+            adb_error_prefix(err, "auth.refuse_groups[%zu] (%s)", i, name);
+        adb_object_unref(g);
+    }
+    if (rc != ADB_OK) {
+        free(sids);
+        return rc;
+    }
+    pthread_mutex_lock(&a->mu);
+    if (a->refuse == NULL)
+        a->refuse = sids;
+    else
+        free(sids);
+    *out = a->refuse;
+    pthread_mutex_unlock(&a->mu);
+    return ADB_OK;
+}
+
+static void wall_text(time_t t, char *buf, size_t size)
+{
+    struct tm tm;
+    if (t <= 0 || gmtime_r(&t, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, size, "when an admin unlocks it");
+}
+
+/* The detail of a refusal by the bridge's lockout: the truth about why. */
+static void lockout_detail(const adb_lockout_decision *d, const adb_lockout_ad_policy *p, long window,
+                           adb_auth_result *out)
+{
+    char when[64];
+
+    wall_text(d->retry_at, when, sizeof when);
+    if (d->verdict == ADB_LOCKOUT_BUSY)
+        snprintf(out->detail, sizeof out->detail, "%u checks of this user's password were in flight and none ended "
+                 "before the request's deadline; nothing was sent to a KDC", d->in_flight);
+    else if (p->pso_unreadable)
+        snprintf(out->detail, sizeof out->detail, "the machine account cannot read the password settings object "
+                 "that sets this user's lockout policy, so the bridge allows %u failed check(s) per %ld-minute "
+                 "window; grant it read access to CN=Password Settings Container for the precise policy. Checks "
+                 "resume at %s", d->limit, window / 60, when);
+    else if (!p->known)
+        snprintf(out->detail, sizeof out->detail, "the lockout policy that applies to this user could not be read, "
+                 "so the bridge allows %u failed check(s) per %ld-minute window. Checks resume at %s", d->limit,
+                 window / 60, when);
+    else if (d->limit == 0)
+        snprintf(out->detail, sizeof out->detail, "AD locks this account after %u failed logons and the bridge "
+                 "keeps a margin of %u below that, so no check is safe; lower auth.lockout_margin to allow checks",
+                 p->threshold, d->margin);
+    else
+        snprintf(out->detail, sizeof out->detail, "%s %u failed logon(s) in the current %ld-minute window; AD locks "
+                 "the account at %u, and the bridge stops at %u so that one more failure cannot lock it. Checks "
+                 "resume at %s", d->failures_from_ad ? "AD counts" : "this bridge counted", d->failures, window / 60,
+                 p->threshold, d->limit, when);
+}
+
 adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_result *out, adb_error *err)
 {
     const adb_secret *pw = NULL;
     adb_secret *owned = NULL;
     adb_error e = { 0 };
     char principal[ADB_PWCHECK_USER_MAX], realm[256], sid[ADB_SID_STRING_MAX], domain_dn[1024];
+    unsigned char tag[ADB_LOCKOUT_TAG_BYTES];
     user_read ur = { 0 };
+    adb_lockout_check lq = { 0 };
+    adb_lockout_decision ld;
+    adb_restrict_policy rp = { .allow_privileged = a->allow_privileged };
     bool reserved = false;
     adb_code rc;
 
@@ -235,25 +364,81 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
         goto done;
     }
 
-    /* 3. AD's lockout policy for this user, and the bridge's smart lockout
-     *    (keyed by SID: every name of the user counts together). */
+    /* 3. The account as its PDC emulator sees it now: what it is (some
+     *    accounts are never checked), AD's failed-logon count, and the
+     *    lockout policy (domain or PSO) that applies to it. */
     ur.dn = out->user->dn;
     ur.domain_dn = domain_dn;
-    if (adb_pool_run(adb_dir_pool(a->dir), out->user->domain_dns, ADB_POOL_DC, read_policy, &ur, &e) != ADB_OK) {
-        adb_log(a->log, ADB_LOG_WARN, "auth_policy_unknown", "domain=%s code=%s msg=%s", V(out->user->domain_dns),
-                adb_code_name(e.code), V(e.message));
-        ur.policy.known = false;
-    }
-    if (!adb_lockout_begin(a->lockout, sid, &ur.policy, &out->retry_at)) {
-        out->reason = ADB_AUTH_LOCKED_BY_BRIDGE;
-        snprintf(out->detail, sizeof out->detail, "the bridge stopped checking this user's password after %u failed "
-                 "checks, before AD's own lockout (threshold %u) would lock the account",
-                 adb_lockout_threshold(a->lockout, &ur.policy), ur.policy.known ? ur.policy.threshold : 0);
+    rc = adb_pool_run(adb_dir_pool(a->dir), out->user->domain_dns, ADB_POOL_PDC, read_account, &ur, &e);
+    if (rc == ADB_E_DC_UNAVAILABLE || rc == ADB_E_TIMEOUT) {
+        out->reason = ADB_AUTH_DC_UNAVAILABLE;
+        set_detail(out, &e);
+        rc = ADB_OK;
         goto done;
     }
-    reserved = true;
+    if (rc != ADB_OK) {
+        if (err != NULL)
+            *err = e;
+        goto done;
+    }
+    if (!ur.policy.known)
+        adb_log(a->log, ADB_LOG_WARN, "auth_policy_unknown", "domain=%s dc=%s pso_unreadable=%s",
+                V(out->user->domain_dns), V(ur.dc), ur.policy.pso_unreadable ? "yes" : "no");
 
-    /* 4. The Kerberos exchange, verified with the host keytab. */
+    /* 4. Accounts whose passwords the cloud must never test. */
+    if ((rc = refuse_sids(a, &rp.refuse, err)) != ADB_OK)
+        goto done;
+    rp.n_refuse = rp.refuse != NULL ? a->n_refuse : 0;
+    if (adb_account_restricted(&ur.facts, &rp, out->detail, sizeof out->detail)) {
+        out->reason = ADB_AUTH_ACCOUNT_RESTRICTED;
+        adb_log(a->log, ADB_LOG_WARN, "auth_restricted", "user=%s sid=%s why=%s", V(req->user), sid,
+                V(out->detail));
+        goto done;
+    }
+
+    /* 5. Lockout: AD's count (shared by every instance), then this
+     *    process's, then the wrong passwords it already saw. */
+    adb_lockout_tag(a->lockout, sid, adb_secret_cdata(pw), adb_secret_len(pw), tag);
+    lq.user = sid;
+    lq.policy = &ur.policy;
+    lq.ad = &ur.ad;
+    lq.tag = tag;
+    lq.wait_until_ms = adb_mono_ms() + (req->deadline_ms > 0 ? req->deadline_ms - adb_wall_ms() : DEFAULT_WAIT_MS);
+    if (adb_lockout_begin(a->lockout, &lq, &ld) == ADB_LOCKOUT_RECHECK) {
+        /* Another check of this user just ended: AD's count moved. */
+        if (adb_pool_run(adb_dir_pool(a->dir), out->user->domain_dns, ADB_POOL_PDC, read_account, &ur, &e)
+            != ADB_OK)
+            ur.ad.known = false;   /* our own count (with the check that ended) still holds */
+        adb_lockout_recheck(a->lockout, &lq, &ld);
+    }
+    switch (ld.verdict) {
+    case ADB_LOCKOUT_GO:
+        reserved = true;
+        break;
+    case ADB_LOCKOUT_REPEATED:
+        out->reason = ADB_AUTH_INVALID_CREDENTIALS;
+        snprintf(out->detail, sizeof out->detail, "the same wrong password was refused by a KDC within the current "
+                 "window; it was not sent again, so it did not count against the account twice");
+        goto done;
+    case ADB_LOCKOUT_LOCKED_IN_AD: {
+        char when[64];
+        wall_text(ld.retry_at, when, sizeof when);
+        out->reason = ADB_AUTH_ACCOUNT_LOCKED;
+        snprintf(out->detail, sizeof out->detail, "AD has locked this account out (read on %s); it unlocks %s%s",
+                 ur.dc, ld.retry_at > 0 ? "at " : "", when);
+        goto done;
+    }
+    default:
+        out->reason = ADB_AUTH_LOCKED_BY_BRIDGE;
+        out->retry_at = ld.retry_at > 0 ? ld.retry_at : time(NULL) + adb_lockout_window(a->lockout, &ur.policy);
+        lockout_detail(&ld, &ur.policy, adb_lockout_window(a->lockout, &ur.policy), out);
+        adb_log(a->log, ADB_LOG_WARN, "auth_locked_by_bridge", "user=%s sid=%s failures=%u from=%s limit=%u "
+                "in_flight=%u dc=%s", V(req->user), sid, ld.failures, ld.failures_from_ad ? "ad" : "bridge", ld.limit,
+                ld.in_flight, V(ur.dc));
+        goto done;
+    }
+
+    /* 6. The Kerberos exchange, verified with the host keytab. */
     snprintf(realm, sizeof realm, "%s", out->user->domain_dns);
     for (char *p = realm; *p != '\0'; p++)
         *p = (char)toupper((unsigned char)*p);
@@ -272,7 +457,7 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
     if (e.message[0] != '\0')
         set_detail(out, &e);
 
-    /* 5. Where the KDC did not say why, the account's state tells. */
+    /* 7. Where the KDC did not say why, the account's state tells. */
     if (out->kerberos.needs_account_state) {
         if (adb_pool_run(adb_dir_pool(a->dir), out->user->domain_dns, ADB_POOL_DC, read_state, &ur, &e) == ADB_OK) {
             adb_pwcheck_resolve(&out->kerberos, &ur.state, time(NULL));
@@ -283,7 +468,7 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
         }
     }
 
-    /* 6. The user's groups, when asked. */
+    /* 8. The user's groups, when asked. */
     if (out->reason == ADB_AUTH_OK && req->include_groups) {
         rc = adb_dir_groups_of(a->dir, out->user->dn, NULL, NULL, &out->groups, err);
         if (rc != ADB_OK)
@@ -292,7 +477,9 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
     rc = ADB_OK;
 done:
     if (reserved)
-        adb_lockout_end(a->lockout, sid, rc == ADB_OK ? adb_lockout_outcome_of(out->reason) : ADB_LOCKOUT_NEUTRAL);
+        adb_lockout_end(a->lockout, &lq, rc == ADB_OK ? adb_lockout_outcome_of(out->reason) : ADB_LOCKOUT_NEUTRAL);
+    adb_wipe(tag, sizeof tag);
+    adb_account_facts_clear(&ur.facts);
     adb_secret_free(owned);
     count(a, out->reason, rc);
     adb_log(a->log, rc == ADB_OK ? ADB_LOG_INFO : ADB_LOG_WARN, "auth", "user=%s result=%s code=%s kdc=%s key=%s",

@@ -15,7 +15,9 @@
 #include <adbridge/diagnose.h>
 #include <adbridge/directory.h>
 #include <adbridge/dns.h>
+#include <adbridge/fileio.h>
 #include <adbridge/filter.h>
+#include <adbridge/identity.h>
 #include <adbridge/krb.h>
 #include <adbridge/ldap_conn.h>
 #include <adbridge/link.h>
@@ -280,12 +282,27 @@ static void kerberos_fix(run *R, adb_code code, const char *kdcs, char *fix, siz
 
 /* ---- check 1: configuration ---- */
 
+static void emit_perm(run *R, const char *id, const char *title, const adb_perm_check *pc, double ms)
+{
+    char mode[16];
+    json_t *details = NULL;
+
+    if (pc->mode != 0) {
+        snprintf(mode, sizeof mode, "%04o", pc->mode);
+        details = json_pack("{s:s}", "mode", mode);
+    }
+    if (pc->verdict == ADB_PERM_OK)
+        emit(R, &GLOBAL, ADB_DIAG_CONFIG, id, title, ADB_DIAG_PASS, ms, details, "%s", pc->message);
+    else
+        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, id, title, pc->verdict == ADB_PERM_WARN ? ADB_DIAG_WARN : ADB_DIAG_FAIL,
+                 ms, details, pc->fix, "%s", pc->message);
+}
+
 static bool check_config(run *R, const char *path)
 {
     adb_error e = { 0 };
     double t0 = adb_mono_ms_f();
     char fix[768];
-    struct stat st;
 
     if (adb_config_load(path, &R->cfg, &e) != ADB_OK) {
         snprintf(fix, sizeof fix, "correct %s (see schemas/config.schema.json), then run adbridge diagnose again",
@@ -300,52 +317,19 @@ static bool check_config(run *R, const char *path)
          "valid: %zu domain(s), %s", R->cfg->n_domains,
          R->cfg->n_dns_servers ? "explicit DNS servers" : "DNS from resolv.conf");
 
-    /* The keytab file: present, a regular file, readable by us, not by others. */
+    /* The keytab and the state directory: the same checks (fileio.h) as
+     * adbridged's start-up, which refuses what fails here. */
+    adb_perm_check pc;
     t0 = adb_mono_ms_f();
-    const char *kt = R->cfg->keytab;
-    if (stat(kt, &st) != 0 || !S_ISREG(st.st_mode)) {
-        bool exists = access(kt, F_OK) == 0;
-        snprintf(fix, sizeof fix, "join the host with adcli join (it writes %s), or set \"keytab\" in %s", kt, path);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix,
-                 "keytab %s %s", kt, exists ? "is not a regular file" : "does not exist");
-    } else if (access(kt, R_OK) != 0) {
-        snprintf(fix, sizeof fix, "run adbridge as a user that can read %s (root, or the file's owner)", kt);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix,
-                 "keytab %s is not readable by this process", kt);
-    } else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        snprintf(fix, sizeof fix, "chmod 600 %s", kt);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_WARN, adb_mono_ms_f() - t0,
-                 json_pack("{s:s}", "mode", "group/other access"), fix,
-                 "keytab %s is accessible to group or others (mode %03o): anyone who reads it can act as this host",
-                 kt, (unsigned)(st.st_mode & 0777));
-    } else {
-        emit(R, &GLOBAL, ADB_DIAG_CONFIG, "config.keytab", kt, ADB_DIAG_PASS, adb_mono_ms_f() - t0, NULL,
-             "readable, mode %03o", (unsigned)(st.st_mode & 0777));
-    }
-
-    /* The state directory and the persisted subscription flags. */
+    adb_check_keytab(R->cfg->keytab, &pc);
+    emit_perm(R, "config.keytab", R->cfg->keytab, &pc, adb_mono_ms_f() - t0);
     t0 = adb_mono_ms_f();
-    const char *sd = R->cfg->state_dir;
-    if (stat(sd, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(fix, sizeof fix, "mkdir -m 700 -p %s (or set \"state_dir\" in %s)", sd, path);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix,
-                 "state directory %s does not exist", sd);
-    } else if (access(sd, W_OK | X_OK) != 0) {
-        snprintf(fix, sizeof fix, "make %s writable by the adbridge user (chown, chmod 700)", sd);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, NULL, fix,
-                 "state directory %s is not writable by this process", sd);
-    } else if (st.st_mode & S_IWOTH) {
-        snprintf(fix, sizeof fix, "chmod 700 %s", sd);
-        emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_WARN, adb_mono_ms_f() - t0, NULL, fix,
-                 "state directory %s is writable by everyone (mode %03o)", sd, (unsigned)(st.st_mode & 0777));
-    } else {
-        emit(R, &GLOBAL, ADB_DIAG_CONFIG, "config.state_dir", sd, ADB_DIAG_PASS, adb_mono_ms_f() - t0, NULL,
-             "writable, mode %03o", (unsigned)(st.st_mode & 0777));
-    }
+    adb_check_state_dir(R->cfg->state_dir, &pc);
+    emit_perm(R, "config.state_dir", R->cfg->state_dir, &pc, adb_mono_ms_f() - t0);
     t0 = adb_mono_ms_f();
     if (adb_subscriptions_open(R->cfg, &R->subs, &e) != ADB_OK) {
         snprintf(fix, sizeof fix, "repair or remove %s/" ADB_SUBSCRIPTIONS_FILE
-                 " (removing it restores the flags of the configuration)", sd);
+                 " (removing it restores the flags of the configuration)", R->cfg->state_dir);
         emit_fix(R, &GLOBAL, ADB_DIAG_CONFIG, "config.subscriptions", ADB_SUBSCRIPTIONS_FILE, ADB_DIAG_FAIL,
                  adb_mono_ms_f() - t0, NULL, fix, "%s", e.message);
     } else {
@@ -356,6 +340,41 @@ static bool check_config(run *R, const char *path)
 }
 
 /* ---- check 2 (keytab) and 7 (TGT) ---- */
+
+/* The instance identity (identity.h): keys made on another machine, or for
+ * another machine account, mean a clone, which adbridged refuses to serve. */
+static void check_identity(run *R)
+{
+    const char *princ = adb_krb_principal(R->krb);
+    double t0 = adb_mono_ms_f();
+    adb_identity_state st;
+    adb_identity rec;
+    adb_error e = { 0 };
+    char when[32];
+
+    if (adb_identity_check(R->cfg->state_dir, princ, &st, &rec, &e) != ADB_OK) {
+        emit_fix(R, &GLOBAL, ADB_DIAG_KEYTAB, "keytab.identity", "instance identity", ADB_DIAG_FAIL,
+                 adb_mono_ms_f() - t0, NULL, "adbridge key reset (a new key pair bound to this machine)", "%s",
+                 e.message);
+        return;
+    }
+    if (st == ADB_IDENTITY_UNBOUND) {
+        emit(R, &GLOBAL, ADB_DIAG_KEYTAB, "keytab.identity", "instance identity", ADB_DIAG_PASS, adb_mono_ms_f() - t0,
+             NULL, "not bound yet: adbridged binds its keys to this machine and %s at its first start", princ);
+        return;
+    }
+    if (adb_identity_explain(R->cfg->state_dir, st, &rec, princ, &e) != ADB_OK) {
+        emit_fix(R, &GLOBAL, ADB_DIAG_KEYTAB, "keytab.identity", "instance identity", ADB_DIAG_FAIL,
+                 adb_mono_ms_f() - t0, json_pack("{s:s, s:s}", "recorded_principal", rec.principal, "reason",
+                                                st == ADB_IDENTITY_OTHER_MACHINE ? "machine_id" : "principal"),
+                 "adbridge key reset, then register the new public key with the cloud", "%s", e.message);
+        return;
+    }
+    utc_text(rec.bound, when, sizeof when);
+    emit(R, &GLOBAL, ADB_DIAG_KEYTAB, "keytab.identity", "instance identity", ADB_DIAG_PASS, adb_mono_ms_f() - t0,
+         json_pack("{s:s, s:s}", "principal", rec.principal, "bound", when),
+         "the instance keys belong to this machine and %s (since %s)", rec.principal, when);
+}
 
 static void check_keytab_and_tgt(run *R)
 {
@@ -375,6 +394,7 @@ static void check_keytab_and_tgt(run *R)
     emit(R, &GLOBAL, ADB_DIAG_KEYTAB, "keytab", R->cfg->keytab, ADB_DIAG_PASS, adb_mono_ms_f() - t0,
          json_pack("{s:s, s:i}", "principal", adb_krb_principal(R->krb), "kvno", adb_krb_kvno(R->krb)),
          "principal %s, key version %d", adb_krb_principal(R->krb), adb_krb_kvno(R->krb));
+    check_identity(R);
 
     t0 = adb_mono_ms_f();
     char title[300];

@@ -5,6 +5,7 @@
 #include <adbridge/cldap.h>
 #include <adbridge/dns.h>
 #include <adbridge/locator.h>
+#include <adbridge/subscriptions.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -29,7 +30,6 @@ typedef struct health {
 
 typedef struct dom {
     const adb_domain_config *cfg;
-    bool enabled;
     adb_dc_list cache[2];         /* [0] DCs, [1] GCs of its forest */
     int64_t expires[2];
     health *health;
@@ -39,12 +39,22 @@ typedef struct dom {
 struct adb_locator {
     const adb_config *cfg;
     const adb_logger *log;
-    pthread_mutex_t mu;
-    dom *doms;
+    /* The flags' one owner, asked at each use, never copied; NULL: the
+     * configuration's values.  Its lock is a leaf: mu may be held while
+     * asking it, and it never calls back here. */
+    adb_subscriptions *subs;
+    pthread_mutex_t mu;           /* guards the doms' caches and health */
+    dom *doms;                    /* one per configured domain; the array never changes */
     size_t n;
 };
 
 adb_code adb_locator_new(const adb_config *cfg, const adb_logger *log, adb_locator **out, adb_error *err)
+{
+    return adb_locator_new_with_subscriptions(cfg, NULL, log, out, err);
+}
+
+adb_code adb_locator_new_with_subscriptions(const adb_config *cfg, adb_subscriptions *subs, const adb_logger *log,
+                                            adb_locator **out, adb_error *err)
 {
     adb_locator *loc = calloc(1, sizeof *loc);
 
@@ -54,11 +64,10 @@ adb_code adb_locator_new(const adb_config *cfg, const adb_logger *log, adb_locat
     }
     loc->cfg = cfg;
     loc->log = log;
+    loc->subs = subs;
     loc->n = cfg->n_domains;
-    for (size_t i = 0; i < loc->n; i++) {
+    for (size_t i = 0; i < loc->n; i++)
         loc->doms[i].cfg = &cfg->domains[i];
-        loc->doms[i].enabled = cfg->domains[i].use_for_subscriptions;
-    }
     pthread_mutex_init(&loc->mu, NULL);
     *out = loc;
     return ADB_OK;
@@ -87,6 +96,7 @@ void adb_locator_free(adb_locator *loc)
     free(loc);
 }
 
+/* Reads only what never changes (the array and its configuration): no lock. */
 static dom *find(adb_locator *loc, const char *domain)
 {
     for (size_t i = 0; i < loc->n; i++)
@@ -95,14 +105,10 @@ static dom *find(adb_locator *loc, const char *domain)
     return NULL;
 }
 
-adb_code adb_locator_set_enabled(adb_locator *loc, const char *domain, bool enabled, adb_error *err)
+/* "Use for subscriptions" of d, as its owner says now. */
+static bool enabled(adb_locator *loc, const dom *d)
 {
-    pthread_mutex_lock(&loc->mu);
-    dom *d = find(loc, domain);
-    if (d != NULL)
-        d->enabled = enabled;
-    pthread_mutex_unlock(&loc->mu);
-    return d != NULL ? ADB_OK : adb_error_set(err, ADB_E_NOT_FOUND, "domain %s is not in the configuration", domain);
+    return loc->subs != NULL ? adb_subscriptions_enabled(loc->subs, d->cfg->name) : d->cfg->use_for_subscriptions;
 }
 
 /* Health record of host (created on demand); NULL only when out of memory. */
@@ -302,20 +308,18 @@ adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags 
     adb_code code;
 
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&loc->mu);
     dom *d = find(loc, domain);
-    if (d == NULL || !d->enabled) {
-        pthread_mutex_unlock(&loc->mu);
+    if (d == NULL || !enabled(loc, d))
         return adb_error_set(err, ADB_E_DOMAIN_NOT_ENABLED,
                              d == NULL ? "domain %s is not in the configuration; the bridge talks only to DCs of "
                                          "domains configured and marked \"use for subscriptions\""
                                        : "domain %s is not marked \"use for subscriptions\"; enable it (adbridge "
                                          "domain enable) to let the bridge contact its DCs",
                              domain);
-    }
     const adb_domain_config *cfg = d->cfg;
     const char *site = opts != NULL && opts->site != NULL ? opts->site : cfg->site;
     int64_t now = adb_mono_ms();
+    pthread_mutex_lock(&loc->mu);
     if (!(flags & ADB_LOCATE_FORCE) && site == cfg->site && d->cache[kind].dcs != NULL && d->expires[kind] > now) {
         code = copy_list(&d->cache[kind], out, err);
         if (code == ADB_OK)
@@ -429,12 +433,13 @@ adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags 
     return ADB_OK;
 }
 
-static void health_row(adb_dc_health *row, const dom *d, const char *host, adb_dc_state state, int64_t now)
+static void health_row(adb_dc_health *row, const dom *d, bool on, const char *host, adb_dc_state state,
+                       int64_t now)
 {
     memset(row, 0, sizeof *row);
     snprintf(row->domain, sizeof row->domain, "%s", d->cfg->name);
     snprintf(row->host, sizeof row->host, "%s", host);
-    row->enabled = d->enabled;
+    row->enabled = on;
     row->state = state;
     for (size_t i = 0; host[0] != '\0' && i < d->n_health; i++) {
         const health *h = &d->health[i];
@@ -456,10 +461,11 @@ size_t adb_locator_health(adb_locator *loc, adb_dc_health *out, size_t max)
     pthread_mutex_lock(&loc->mu);
     for (size_t i = 0; i < loc->n; i++) {
         const dom *d = &loc->doms[i];
+        bool on = enabled(loc, d);
         size_t rows = 0;
         for (size_t j = 0; j < d->cache[0].n; j++, rows++, n++)
             if (n < max)
-                health_row(&out[n], d, d->cache[0].dcs[j].host, d->cache[0].dcs[j].state, now);
+                health_row(&out[n], d, on, d->cache[0].dcs[j].host, d->cache[0].dcs[j].state, now);
         /* DCs that failed but are not in the cached list (it expired). */
         for (size_t j = 0; j < d->n_health; j++) {
             bool listed = false;
@@ -467,13 +473,13 @@ size_t adb_locator_health(adb_locator *loc, adb_dc_health *out, size_t max)
                 listed = strcasecmp(d->cache[0].dcs[k].host, d->health[j].host) == 0;
             if (!listed) {
                 if (n < max)
-                    health_row(&out[n], d, d->health[j].host, ADB_DC_UNTRIED, now);
+                    health_row(&out[n], d, on, d->health[j].host, ADB_DC_UNTRIED, now);
                 rows++, n++;
             }
         }
         if (rows == 0) {
             if (n < max)
-                health_row(&out[n], d, "", ADB_DC_UNTRIED, now);
+                health_row(&out[n], d, on, "", ADB_DC_UNTRIED, now);
             n++;
         }
     }

@@ -1,6 +1,7 @@
 /* LDAP connection pool (see include/adbridge/pool.h). */
 #include "config.h"
 
+#include <adbridge/netlogon.h>
 #include <adbridge/pool.h>
 
 #include <errno.h>
@@ -81,6 +82,19 @@ static void remove_slot(adb_pool *p, size_t i)
     p->slots[i] = p->slots[--p->n];
 }
 
+/* Moves the DCs whose ping carried the PDC flag to the front (stable). */
+static void pdc_first(adb_dc_list *list)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < list->n; i++)
+        if (list->dcs[i].flags & ADB_DS_PDC) {
+            adb_dc dc = list->dcs[i];
+            memmove(&list->dcs[k + 1], &list->dcs[k], (i - k) * sizeof dc);
+            list->dcs[k++] = dc;
+        }
+}
+
 /* Connects to the first reachable DC of the locator's list. */
 static adb_code connect_best(adb_pool *p, const char *domain, adb_pool_kind kind,
                              adb_ldap_conn **out, char *host, size_t host_size, adb_error *err)
@@ -97,6 +111,8 @@ static adb_code connect_best(adb_pool *p, const char *domain, adb_pool_kind kind
     if (rc != ADB_OK)
         return rc;
     rc = ADB_E_DC_UNAVAILABLE;
+    if (kind == ADB_POOL_PDC)
+        pdc_first(&list);
     for (size_t i = 0; i < list.n; i++) {
         const adb_dc *dc = &list.dcs[i];
         adb_ldap_target t = { .host = dc->host, .address = dc->address,
@@ -106,6 +122,8 @@ static adb_code connect_best(adb_pool *p, const char *domain, adb_pool_kind kind
         rc = adb_ldap_connect(&t, p->creds, &p->o.ldap, out, &e);
         if (rc == ADB_OK) {
             char prot[200];
+            if (kind == ADB_POOL_PDC && !(dc->flags & ADB_DS_PDC))
+                adb_log(p->log, ADB_LOG_WARN, "pdc_unreachable", "domain=%s fallback=%s", domain, dc->host);
             adb_locator_mark_up(p->loc, domain, dc->host);
             snprintf(host, host_size, "%s", dc->host);
             adb_log(p->log, ADB_LOG_DEBUG, "ldap_connect", "domain=%s dc=%s ssf=%u protection=%s", domain,

@@ -8,7 +8,15 @@
  * counts every job not yet ended (at a worker, or its reply waiting for the
  * broker's settlement), so a busy bridge takes no more than it can do, and a
  * job orphaned by a lost connection still holds its worker slot until the
- * worker is done with it. */
+ * worker is done with it.  A peer that sends more than that anyway does not
+ * get more workers: the extra requests wait in the link (update_credit,
+ * take_request).
+ *
+ * Replies go out on sessions of their own, one per reply address, so a
+ * reply the broker refuses never ends the request link; a request whose
+ * reply cannot be delivered is rejected after REPLY_ATTEMPTS, and one
+ * delivered more than broker.delivery_limit times is rejected unrun -- the
+ * broker's dead-letter policy takes it from there. */
 #include "config.h"
 
 #include <adbridge/clock.h>
@@ -51,8 +59,14 @@ enum {
     CLOSE_TIMEOUT_MS = 2000,       /* waiting for the broker's close */
     IDLE_TIMEOUT_MS = 30000,       /* AMQP heartbeats: a dead peer is noticed within this */
     BACKOFF_BASE_MS = 500,
-    MAX_SENDERS = 32,              /* cached reply senders (one per reply_to address) */
+    MAX_SENDERS = 32,              /* cached reply senders (one per reply_to address, each on its own session) */
     MSGID_TEXT_MAX = 128,
+    MAX_FRAME = 65536,             /* our max-frame-size */
+    ADDRESS_MAX = 512,             /* longest reply_to taken */
+    REPLY_ATTEMPTS = 3,            /* sends of one reply before its request is rejected */
+    REPLY_SETTLE_MS = 30000,       /* a reply the broker has not settled by then counts as failed */
+    SEEN_MAX = 1024,               /* requests given back, remembered for broker.delivery_limit */
+    HOLD_FACTOR = 8,               /* requests sent beyond the credit: up to this many times slots wait */
 };
 
 /* ---- URL ---- */
@@ -205,6 +219,9 @@ static adb_code conn_setup(conn *c, const adb_broker_config *b, const url *u, co
     if (!u->tls)
         pn_sasl_set_allow_insecure_mechs(sasl, true);
     pn_transport_set_idle_timeout(t, IDLE_TIMEOUT_MS);
+    /* Bounded frames: without a limit a broker may send a 10 MB message as
+     * one frame, which proton would hold whole (twice) before we see a byte. */
+    pn_transport_set_max_frame(t, MAX_FRAME);
     if (pn_connection_driver_init(&c->driver, pc, t) != 0) {
         return adb_error_set(err, ADB_E_NOMEM, "cannot start the AMQP connection driver");
     }
@@ -337,40 +354,62 @@ static const char *error_hint(const char *text, bool tls)
 
 /* ---- the link ---- */
 
-typedef enum job_state { JOB_AT_WORKER, JOB_AWAIT_SETTLE } job_state;
+typedef enum job_state {
+    JOB_WAITING,                   /* taken, waiting for a free worker (the peer sent more than the credit) */
+    JOB_AT_WORKER,
+    JOB_AWAIT_SETTLE,              /* reply sent, the broker's outcome pending */
+    JOB_REPLY_RETRY,               /* its reply link went away: the reply is sent again */
+} job_state;
 
 struct adb_link_job {
     adb_link_request req;          /* workers read this */
-    unsigned char *body;           /* sodium_malloc'd: wiped when freed */
+    unsigned char *body;           /* sodium_malloc'd: wiped when freed; NULL for an oversize request */
     size_t body_len;
     bool body_is_string;
     char msgid[MSGID_TEXT_MAX];
+    uint64_t seen_key;             /* of the message id (0: none), for the delivery limit */
     /* link thread only: */
     uint64_t gen;                  /* connection generation it arrived on */
     job_state state;
     pn_delivery_t *dlv;            /* the request */
-    pn_message_t *msg;             /* decoded request (reply_to, ids) */
+    pn_message_t *msg;             /* the request's header and properties (never its body) */
     pn_link_t *sender;             /* reply link, once sent */
+    pn_delivery_t *reply_dlv;      /* the reply, until the broker settles it */
+    unsigned reply_attempts;
+    int64_t reply_sent_ms;
     adb_link_job *prev, *next;     /* live list */
-    /* handed back by adb_link_complete (under done_lock): */
+    adb_link_job *wait_next;       /* waiting list */
+    /* handed back by adb_link_complete (under lock): */
     unsigned char *reply;
     size_t reply_len;
     bool answered;
     adb_link_job *done_next;
 };
 
+/* A reply sender, on a session of its own: RabbitMQ ends the whole session
+ * when an attach fails (an exchange that does not exist), and that must not
+ * take the request link or the other replies with it. */
 typedef struct sender_entry {
+    pn_session_t *ssn;
     pn_link_t *link;
-    char *address;
+    char *address;                 /* the reply_to it serves */
     uint64_t last_use;
 } sender_entry;
 
 /* Per-delivery read buffer while transfers arrive. */
 typedef struct inbuf {
-    unsigned char *data;
+    unsigned char *data;           /* sodium_malloc'd: wiped when freed */
     size_t len, cap;
+    size_t dropped;                /* bytes past max_bytes, read and dropped */
     bool oversize;
 } inbuf;
+
+/* A request this process gave back (or lost with its connection): when it
+ * comes back, its deliveries go on counting from here. */
+typedef struct seen_entry {
+    uint64_t key;                  /* 0: free */
+    unsigned deliveries;
+} seen_entry;
 
 struct adb_link {
     const adb_broker_config *b;
@@ -378,10 +417,11 @@ struct adb_link {
     url u;
     adb_secret *password;
     unsigned slots;
+    unsigned delivery_limit;
     adb_link_submit_fn submit;
     void *submit_arg;
     char container_id[128];
-    size_t max_bytes;              /* transport's hard cap per message */
+    size_t max_bytes;              /* taken in whole up to this; beyond, only the start is kept */
 
     pthread_t thread;
     bool started;
@@ -395,16 +435,26 @@ struct adb_link {
 
     /* link thread only: */
     uint64_t gen;
-    unsigned outstanding;
+    unsigned outstanding;          /* jobs not ended: waiting, at a worker, reply pending */
+    unsigned at_work;              /* handed to submit, not yet completed */
     adb_link_job *live;
+    adb_link_job *wait_head, *wait_tail;
+    unsigned waiting;
     conn c;
+    pn_session_t *req_ssn;
     pn_link_t *receiver;
     sender_entry senders[MAX_SENDERS];
     uint64_t use_clock, tag_seq;
     bool serving;
     bool stopping;
     bool err_recorded;             /* this attempt's failure is already counted */
+    bool overdelivery_logged;      /* once per connection */
+    bool rabbit_v1;                /* the peer is RabbitMQ before 4.0 (reply_target) */
+    char peer[80];                 /* "product/version" from the broker's open, or "" */
     int64_t grace_deadline;
+    unsigned char seen_salt[crypto_generichash_KEYBYTES];
+    seen_entry seen[SEEN_MAX];
+    size_t seen_next;
 };
 
 const char *adb_link_status_name(adb_link_status s)
@@ -466,6 +516,8 @@ adb_code adb_link_new(const adb_link_options *o, adb_link **out, adb_error *err)
     *out = NULL;
     if (o == NULL || o->broker == NULL || o->submit == NULL)
         return adb_error_set(err, ADB_E_INTERNAL, "adb_link_new: broker and submit are required");
+    if (adb_secmem_init(err) != ADB_OK)
+        return err != NULL ? err->code : ADB_E_INTERNAL;
     if ((l = calloc(1, sizeof *l)) == NULL)
         return adb_error_set(err, ADB_E_NOMEM, "out of memory");
     l->b = o->broker;
@@ -501,7 +553,11 @@ adb_code adb_link_new(const adb_link_options *o, adb_link **out, adb_error *err)
         }
     }
     l->slots = o->slots != 0 ? o->slots : l->b->workers != 0 ? l->b->workers : 4;
+    l->delivery_limit = l->b->delivery_limit != 0 ? l->b->delivery_limit : 5;
+    /* Room for a JSON text of max_message_bytes in any AMQP dress; bigger
+     * ones are not kept whole (on_incoming), the dispatcher refuses them by size. */
     l->max_bytes = (l->b->max_message_bytes != 0 ? l->b->max_message_bytes : 65536) * 2 + 65536;
+    randombytes_buf(l->seen_salt, sizeof l->seen_salt);
     if (o->container_id != NULL) {
         snprintf(l->container_id, sizeof l->container_id, "%s", o->container_id);
     } else {
@@ -576,7 +632,17 @@ static void live_add(adb_link *l, adb_link_job *j)
     l->outstanding++;
 }
 
-/* Ends a job the link thread holds (its worker is done with it). */
+/* Forgets the reply delivery (settled locally: no outcome is awaited any more). */
+static void reply_detach(adb_link_job *j)
+{
+    if (j->reply_dlv == NULL)
+        return;
+    pn_delivery_set_context(j->reply_dlv, NULL);
+    pn_delivery_settle(j->reply_dlv);
+    j->reply_dlv = NULL;
+}
+
+/* Ends a job the link thread holds (no worker has it). */
 static void job_end(adb_link *l, adb_link_job *j)
 {
     if (j->prev != NULL)
@@ -586,46 +652,207 @@ static void job_end(adb_link *l, adb_link_job *j)
     if (j->next != NULL)
         j->next->prev = j->prev;
     l->outstanding--;
+    reply_detach(j);
     job_free(j);
 }
 
-/* Gives a request back to the broker for another instance: modified with
- * delivery-failed, so brokers that count deliveries count this one. */
-static void give_back(pn_delivery_t *d, bool started)
+/* ---- delivery counting (broker.delivery_limit) ---- */
+
+/* A keyed hash of the message id with its type (never 0); 0 without an id. */
+static uint64_t seen_key_of(const adb_link *l, pn_msgid_t id)
 {
-    if (started) {
-        pn_disposition_set_failed(pn_delivery_local(d), true);
-        pn_delivery_update(d, PN_MODIFIED);
-    } else {
-        pn_delivery_update(d, PN_RELEASED);
+    crypto_generichash_state st;
+    unsigned char type = (unsigned char)id.type, out[crypto_generichash_BYTES_MIN];
+    uint64_t k;
+
+    if (id.type == PN_NULL)
+        return 0;
+    crypto_generichash_init(&st, l->seen_salt, sizeof l->seen_salt, sizeof out);
+    crypto_generichash_update(&st, &type, 1);
+    switch (id.type) {
+    case PN_ULONG: {
+        uint64_t v = id.u.as_ulong;
+        crypto_generichash_update(&st, (const unsigned char *)&v, sizeof v);
+        break;
     }
-    pn_delivery_settle(d);
+    case PN_UUID:
+        crypto_generichash_update(&st, (const unsigned char *)id.u.as_uuid.bytes, sizeof id.u.as_uuid.bytes);
+        break;
+    case PN_BINARY:
+    case PN_STRING:
+    case PN_SYMBOL:
+        crypto_generichash_update(&st, (const unsigned char *)id.u.as_bytes.start, id.u.as_bytes.size);
+        break;
+    default:
+        return 0;
+    }
+    crypto_generichash_final(&st, out, sizeof out);
+    memcpy(&k, out, sizeof k);
+    return k != 0 ? k : 1;
 }
 
-/* Grants credit up to the free slots (none while stopping). */
+static seen_entry *seen_find(adb_link *l, uint64_t key)
+{
+    if (key == 0)
+        return NULL;
+    for (size_t i = 0; i < SEEN_MAX; i++)
+        if (l->seen[i].key == key)
+            return &l->seen[i];
+    return NULL;
+}
+
+/* Remembers (or updates) a request that may come back; the oldest entry
+ * makes room when the table is full. */
+static void seen_put(adb_link *l, const adb_link_job *j)
+{
+    seen_entry *e = seen_find(l, j->seen_key);
+
+    if (j->seen_key == 0)
+        return;
+    if (e == NULL) {
+        e = &l->seen[l->seen_next];
+        l->seen_next = (l->seen_next + 1) % SEEN_MAX;
+        e->key = j->seen_key;
+    }
+    e->deliveries = j->req.deliveries;
+}
+
+/* A request settled for good (accepted or rejected) does not come back. */
+static void seen_drop(adb_link *l, const adb_link_job *j)
+{
+    seen_entry *e = seen_find(l, j->seen_key);
+    if (e != NULL)
+        e->key = 0;
+}
+
+/* ---- settling requests ---- */
+
+/* Gives a request back to the broker untouched (it never reached a worker). */
+static void release(adb_link *l, pn_delivery_t *d)
+{
+    pn_delivery_update(d, PN_RELEASED);
+    pn_delivery_settle(d);
+    COUNT(l, released);
+}
+
+/* Gives a request that ran back to the broker for another instance:
+ * modified with delivery-failed, so brokers that count deliveries count
+ * this one -- released for RabbitMQ before 4.0, which ends the whole session
+ * on a modified outcome ("Unrecognised state").  We count it too, should it
+ * come back here. */
+static void give_back(adb_link *l, adb_link_job *j)
+{
+    seen_put(l, j);
+    if (l->rabbit_v1) {
+        pn_delivery_update(j->dlv, PN_RELEASED);
+    } else {
+        pn_disposition_set_failed(pn_delivery_local(j->dlv), true);
+        pn_delivery_update(j->dlv, PN_MODIFIED);
+    }
+    pn_delivery_settle(j->dlv);
+    COUNT(l, released);
+}
+
+/* Settles a request rejected: the broker's dead-letter policy applies.  The
+ * condition goes to the broker: an address or a count, never the body. */
+static void reject(adb_link *l, pn_delivery_t *d, const char *condition, const char *description)
+{
+    pn_condition_t *c = pn_disposition_condition(pn_delivery_local(d));
+
+    pn_condition_set_name(c, condition);
+    if (description != NULL)
+        pn_condition_set_description(c, description);
+    pn_delivery_update(d, PN_REJECTED);
+    pn_delivery_settle(d);
+    COUNT(l, rejected);
+}
+
+/* Grants credit up to the free slots (none while stopping).  proton keeps
+ * the credit as a signed count that a peer sending more than it was given
+ * drives below zero; adding to it then would put a negative link-credit on
+ * the wire, which the peer reads as an unsigned 4294967295 -- unlimited.  So
+ * a negative credit is first brought back to zero (a flow of link-credit 0:
+ * "stop"), and the credit never exceeds slots - outstanding. */
 static void update_credit(adb_link *l)
 {
-    int want, have;
+    int have, want;
 
-    if (l->receiver == NULL || !l->serving || l->stopping)
+    if (l->receiver == NULL || !l->serving)
+        return;
+    have = pn_link_remote_credit(l->receiver);
+    if (have < 0) {
+        pn_link_flow(l->receiver, -have);
+        have = 0;
+    }
+    if (l->stopping)
         return;
     want = (int)l->slots - (int)l->outstanding - pn_link_queued(l->receiver);
-    have = pn_link_credit(l->receiver);
     if (want > have)
         pn_link_flow(l->receiver, want - have);
 }
 
-static void msgid_text(pn_data_t *id, char *buf, size_t size)
+/* Hands waiting jobs to free workers. */
+static void feed_workers(adb_link *l)
 {
-    size_t n = size - 1;
+    while (l->wait_head != NULL && l->at_work < l->slots && l->serving && !l->stopping) {
+        adb_link_job *j = l->wait_head;
+        l->wait_head = j->wait_next;
+        if (l->wait_head == NULL)
+            l->wait_tail = NULL;
+        l->waiting--;
+        j->wait_next = NULL;
+        j->state = JOB_AT_WORKER;
+        l->at_work++;
+        l->submit(l->submit_arg, j);
+    }
+}
+
+/* Gives back the jobs no worker took yet (stopping, or the connection ended). */
+static void release_waiting(adb_link *l)
+{
+    adb_link_job *j, *next;
+
+    for (j = l->wait_head; j != NULL; j = next) {
+        next = j->wait_next;
+        if (j->dlv != NULL && l->serving)
+            release(l, j->dlv);
+        j->dlv = NULL;
+        job_end(l, j);
+    }
+    l->wait_head = l->wait_tail = NULL;
+    l->waiting = 0;
+}
+
+/* The message id for logs: a string as it is, a number in decimal, a UUID
+ * in its usual form, binary in hex; cut to fit.  (Not pn_message_id: that
+ * deprecated call moves the id and leaves pn_message_get_id's copy dangling.) */
+static void msgid_text(pn_message_t *m, char *buf, size_t size)
+{
+    pn_msgid_t id = pn_message_get_id(m);
+    const unsigned char *u = (const unsigned char *)id.u.as_uuid.bytes;
 
     buf[0] = '\0';
-    if (id == NULL || pn_data_size(id) == 0)
-        return;
-    pn_data_rewind(id);
-    if (pn_data_format(id, buf, &n) != 0)
-        n = 0;
-    buf[n < size ? n : size - 1] = '\0';
+    switch (id.type) {
+    case PN_STRING:
+        fmt(buf, size, "%.*s", (int)(id.u.as_bytes.size < size ? id.u.as_bytes.size : size - 1), id.u.as_bytes.start);
+        break;
+    case PN_ULONG:
+        fmt(buf, size, "%llu", (unsigned long long)id.u.as_ulong);
+        break;
+    case PN_UUID:
+        fmt(buf, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],
+            u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+        break;
+    case PN_BINARY:
+        if (size > 3) {
+            size_t n = id.u.as_bytes.size < (size - 3) / 2 ? id.u.as_bytes.size : (size - 3) / 2;
+            memcpy(buf, "0x", 2);
+            sodium_bin2hex(buf + 2, size - 2, (const unsigned char *)id.u.as_bytes.start, n);
+        }
+        break;
+    default:
+        break;
+    }
 }
 
 static int64_t expiry_of(pn_message_t *m)
@@ -648,96 +875,286 @@ static void log_field(char *buf, size_t size, const char *v)
     adb_log_value(buf, size, v != NULL ? v : "");
 }
 
-/* A complete request delivery: decode, check, hand to a worker. */
+/* ---- the sections of a request (untrusted bytes; proton's decoder reads them) ---- */
+
+enum {
+    SEC_HEADER = 0x70, SEC_DELIVERY_ANNOTATIONS, SEC_MESSAGE_ANNOTATIONS, SEC_PROPERTIES,
+    SEC_APPLICATION_PROPERTIES, SEC_DATA, SEC_AMQP_SEQUENCE, SEC_AMQP_VALUE, SEC_FOOTER,
+};
+
+/* The section code of the described value at p, from its numeric or
+ * symbolic descriptor, and in *desc_len the bytes of constructor and
+ * descriptor; -1 when p does not start a section. */
+static int section_code(pn_data_t *scratch, const unsigned char *p, size_t len, size_t *desc_len)
+{
+    static const char *const names[] = {
+        "amqp:header:list", "amqp:delivery-annotations:map", "amqp:message-annotations:map",
+        "amqp:properties:list", "amqp:application-properties:map", "amqp:data:binary",
+        "amqp:amqp-sequence:list", "amqp:amqp-value:*", "amqp:footer:map",
+    };
+    ssize_t n;
+
+    if (len < 2 || p[0] != 0x00) /* 0x00: a described value follows */
+        return -1;
+    pn_data_clear(scratch);
+    if ((n = pn_data_decode(scratch, (const char *)p + 1, len - 1)) <= 0)
+        return -1;
+    *desc_len = 1 + (size_t)n;
+    pn_data_rewind(scratch);
+    if (!pn_data_next(scratch))
+        return -1;
+    if (pn_data_type(scratch) == PN_ULONG) {
+        uint64_t c = pn_data_get_ulong(scratch);
+        return c >= SEC_HEADER && c <= SEC_FOOTER ? (int)c : -1;
+    }
+    if (pn_data_type(scratch) == PN_SYMBOL) {
+        pn_bytes_t s = pn_data_get_symbol(scratch);
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strlen(names[i]) == s.size && memcmp(names[i], s.start, s.size) == 0)
+                return SEC_HEADER + (int)i;
+    }
+    return -1;
+}
+
+/* Where the body starts: *body_at is the offset of the first section that is
+ * not header, annotations or properties (len when there is none).  The
+ * sections before it are only measured, the body is not read.  False when
+ * they do not decode: malformed, or cut short (an oversize message's kept
+ * start that ends before its properties do). */
+static bool find_body(pn_data_t *scratch, const unsigned char *p, size_t len, size_t *body_at)
+{
+    size_t off = 0, dl;
+
+    while (off < len) {
+        int code = section_code(scratch, p + off, len - off, &dl);
+        ssize_t n;
+        if (code < 0)
+            return false;
+        if (code >= SEC_DATA)
+            break;
+        pn_data_clear(scratch);
+        if ((n = pn_data_decode(scratch, (const char *)p + off, len - off)) <= 0)
+            return false;
+        off += (size_t)n;
+    }
+    *body_at = off;
+    return true;
+}
+
+/* Copies the body -- one data section, or one amqp-value string, then at
+ * most a footer -- into wiped memory.  proton's decoded copy is wiped too,
+ * and nothing else is decoded: another kind of body (which could hold a
+ * password in some other shape) is never copied.  1: taken; 0: no such
+ * body (the dispatcher answers the empty body invalid_request); -1: out of
+ * memory. */
+static int take_body(pn_data_t *scratch, const unsigned char *p, size_t len, adb_link_job *j)
+{
+    pn_data_t *sec;
+    pn_bytes_t bb;
+    size_t dl, dl2;
+    ssize_t n;
+    int code = section_code(scratch, p, len, &dl), rc = 0;
+    unsigned char ctor;
+
+    if (code != SEC_DATA && code != SEC_AMQP_VALUE)
+        return 0;
+    if (dl >= len)
+        return 0;
+    ctor = p[dl]; /* the value's constructor: vbin8/vbin32 for data, str8/str32 for a string */
+    if (code == SEC_DATA ? ctor != 0xa0 && ctor != 0xb0 : ctor != 0xa1 && ctor != 0xb1)
+        return 0;
+    if ((sec = pn_data(4)) == NULL)
+        return -1;
+    if ((n = pn_data_decode(sec, (const char *)p, len)) > 0
+        && ((size_t)n == len || section_code(scratch, p + n, len - (size_t)n, &dl2) == SEC_FOOTER)) {
+        pn_data_rewind(sec);
+        pn_data_next(sec);
+        pn_data_enter(sec);
+        pn_data_next(sec);
+        pn_data_next(sec);
+        bb = pn_data_type(sec) == PN_BINARY ? pn_data_get_binary(sec)
+             : pn_data_type(sec) == PN_STRING ? pn_data_get_string(sec) : pn_bytes(0, NULL);
+        if (bb.start != NULL) {
+            rc = (j->body = sodium_malloc(bb.size > 0 ? bb.size : 1)) != NULL ? 1 : -1;
+            if (rc == 1) {
+                memcpy(j->body, bb.start, bb.size);
+                j->body_len = bb.size;
+                j->body_is_string = pn_data_type(sec) == PN_STRING;
+            }
+            /* proton's copy lives in the data object's own buffer, allocated
+             * once for this one value: wipe it before it is freed. */
+            adb_wipe((void *)(uintptr_t)bb.start, bb.size);
+        }
+    }
+    pn_data_free(sec);
+    return rc;
+}
+
+/* Hands a job to a worker, or queues it when the peer sent more than the
+ * credit and every worker is busy. */
+static void enqueue(adb_link *l, adb_link_job *j)
+{
+    j->state = JOB_WAITING;
+    j->wait_next = NULL;
+    if (l->wait_tail != NULL)
+        l->wait_tail->wait_next = j;
+    else
+        l->wait_head = j;
+    l->wait_tail = j;
+    l->waiting++;
+    feed_workers(l);
+}
+
+/* A complete request delivery: split, check, hand to a worker. */
 static void take_request(adb_link *l, pn_delivery_t *d, inbuf *ib)
 {
+    pn_data_t *scratch = NULL;
     pn_message_t *m = NULL;
     adb_link_job *j = NULL;
-    pn_data_t *body;
-    char idq[2 * MSGID_TEXT_MAX];
+    seen_entry *seen;
+    const char *reply_to;
+    size_t body_at = 0;
+    uint32_t dc;
+    int got;
+    char idq[2 * MSGID_TEXT_MAX], desc[160];
 
     if (l->stopping) {
-        give_back(d, false);
-        COUNT(l, released);
+        release(l, d);
         return;
+    }
+    if (l->outstanding >= l->slots) {
+        /* More than the credit: the peer ignores it.  Held for a worker (up
+         * to HOLD_FACTOR rounds of slots; past that given back untouched):
+         * released at once, such requests stayed unacknowledged on RabbitMQ
+         * 3.10 in our over-delivery test instead of coming back. */
+        COUNT(l, overdelivered);
+        if (!l->overdelivery_logged)
+            adb_log(l->log, ADB_LOG_WARN, "broker_overdelivered", "slots=%u in_flight=%u msg=\"the broker sent more "
+                    "requests than the link credit allowed; the extra ones wait for a worker\"", l->slots,
+                    l->outstanding);
+        l->overdelivery_logged = true;
+        if (l->waiting >= HOLD_FACTOR * l->slots) {
+            release(l, d);
+            return;
+        }
+    }
+    if ((scratch = pn_data(4)) == NULL || (m = pn_message()) == NULL || (j = calloc(1, sizeof *j)) == NULL)
+        goto nomem;
+    if (!find_body(scratch, ib->data, ib->len, &body_at)
+        || (body_at > 0 && pn_message_decode(m, (const char *)ib->data, body_at) != 0)) {
+        if (ib->oversize) {
+            adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=oversize bytes=%zu limit=%zu msg=\"its properties "
+                    "do not fit in the first %zu bytes: no reply address to answer\"", ib->len + ib->dropped,
+                    l->max_bytes, l->max_bytes);
+            reject(l, d, "amqp:link:message-size-exceeded", "too large, and its properties could not be read");
+        } else {
+            adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=undecodable_amqp_message bytes=%zu", ib->len);
+            reject(l, d, "amqp:decode-error", "not an AMQP message");
+        }
+        goto out;
+    }
+    j->msg = m;
+    m = NULL;
+    msgid_text(j->msg, j->msgid, sizeof j->msgid);
+    log_field(idq, sizeof idq, j->msgid);
+    reply_to = pn_message_get_reply_to(j->msg);
+    if (reply_to == NULL || reply_to[0] == '\0' || strlen(reply_to) > ADDRESS_MAX) {
+        adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=%s message_id=%s",
+                reply_to == NULL || reply_to[0] == '\0' ? "no_reply_to" : "reply_to_too_long", idq);
+        reject(l, d, "amqp:invalid-field", reply_to == NULL || reply_to[0] == '\0' ? "no reply-to: nowhere to answer"
+               : "reply-to longer than 512 bytes");
+        goto out;
     }
     if (ib->oversize) {
-        adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=oversize limit=%zu", l->max_bytes);
-        pn_condition_set_name(pn_disposition_condition(pn_delivery_local(d)), "amqp:link:message-size-exceeded");
-        pn_delivery_update(d, PN_REJECTED);
-        pn_delivery_settle(d);
-        COUNT(l, rejected);
-        return;
-    }
-    if ((m = pn_message()) == NULL || pn_message_decode(m, (const char *)ib->data, ib->len) != 0) {
-        adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=undecodable_amqp_message bytes=%zu", ib->len);
-        pn_delivery_update(d, PN_REJECTED);
-        pn_delivery_settle(d);
-        COUNT(l, rejected);
-        if (m != NULL)
-            pn_message_free(m);
-        return;
-    }
-    if ((j = calloc(1, sizeof *j)) == NULL)
-        goto nomem;
-    j->msg = m;
-    msgid_text(pn_message_id(m), j->msgid, sizeof j->msgid);
-    if (pn_message_get_reply_to(m) == NULL || pn_message_get_reply_to(m)[0] == '\0') {
-        log_field(idq, sizeof idq, j->msgid);
-        adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=no_reply_to message_id=%s", idq);
-        pn_delivery_update(d, PN_REJECTED);
-        pn_delivery_settle(d);
-        COUNT(l, rejected);
-        job_free(j);
-        return;
-    }
-    body = pn_message_body(m);
-    pn_data_rewind(body);
-    if (pn_data_next(body) && (pn_data_type(body) == PN_BINARY || pn_data_type(body) == PN_STRING)) {
-        pn_bytes_t bb = pn_data_type(body) == PN_BINARY ? pn_data_get_binary(body) : pn_data_get_string(body);
-        j->body_is_string = pn_data_type(body) == PN_STRING;
-        j->body_len = bb.size;
-        if ((j->body = sodium_malloc(bb.size > 0 ? bb.size : 1)) == NULL)
-            goto nomem;
-        memcpy(j->body, bb.start, bb.size);
+        /* Answered by size (invalid_request): the worker gets no body, only its length. */
+        j->req.len = ib->len + ib->dropped;
+        adb_log(l->log, ADB_LOG_WARN, "request_oversize", "message_id=%s bytes=%zu kept=%zu", idq, j->req.len,
+                ib->len);
+        COUNT(l, oversize);
     } else {
-        /* Not a JSON text (an AMQP map, a sequence...): the dispatcher answers an empty body invalid_request. */
-        log_field(idq, sizeof idq, j->msgid);
-        adb_log(l->log, ADB_LOG_WARN, "request_body_type", "message_id=%s msg=\"body is neither a data section nor "
-                "an amqp-value string\"", idq);
-        if ((j->body = sodium_malloc(1)) == NULL)
+        if ((got = take_body(scratch, ib->data + body_at, ib->len - body_at, j)) < 0)
             goto nomem;
-        j->body_len = 0;
+        if (got == 0) {
+            adb_log(l->log, ADB_LOG_WARN, "request_body_type", "message_id=%s msg=\"body is neither one data section "
+                    "nor one amqp-value string\"", idq);
+            if ((j->body = sodium_malloc(1)) == NULL)
+                goto nomem;
+        }
+        j->req.body = j->body;
+        j->req.len = j->body_len;
     }
-    /* The decoded message's body copy may hold a plaintext password: clear it now. */
-    pn_data_clear(body);
-    if (ib->data != NULL)
-        adb_wipe(ib->data, ib->len);
-    j->req.body = j->body;
-    j->req.len = j->body_len;
-    /* first_acquirer false or delivery_count > 0: brokers differ in which
-     * they set (RabbitMQ 3.10 never raises delivery_count on redelivery). */
-    j->req.redelivered = !pn_message_is_first_acquirer(m) || pn_message_get_delivery_count(m) > 0;
-    j->req.expiry_unix_ms = expiry_of(m);
+    /* How many times this request was delivered, as far as anyone says:
+     * delivery_count where the broker raises it, first_acquirer false (at
+     * least twice: RabbitMQ 3.10 only sets that), and our own count of the
+     * times we gave it back. */
+    dc = pn_message_get_delivery_count(j->msg);
+    j->req.deliveries = dc < UINT32_MAX ? dc + 1 : UINT32_MAX;
+    if (!pn_message_is_first_acquirer(j->msg) && j->req.deliveries < 2)
+        j->req.deliveries = 2;
+    j->seen_key = seen_key_of(l, pn_message_get_id(j->msg));
+    if ((seen = seen_find(l, j->seen_key)) != NULL && seen->deliveries >= j->req.deliveries)
+        j->req.deliveries = seen->deliveries + 1;
+    j->req.redelivered = j->req.deliveries > 1;
+    if (j->req.deliveries > l->delivery_limit) {
+        adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=delivery_limit message_id=%s deliveries=%u limit=%u "
+                "msg=\"not run again; dead-lettered where the queue has a dead-letter policy\"", idq,
+                j->req.deliveries, l->delivery_limit);
+        fmt(desc, sizeof desc, "delivered %u times; broker.delivery_limit is %u", j->req.deliveries,
+            l->delivery_limit);
+        reject(l, d, "adbridge:delivery-limit", desc);
+        COUNT(l, delivery_limited);
+        seen_drop(l, j);
+        goto out;
+    }
+    j->req.expiry_unix_ms = expiry_of(j->msg);
     j->req.message_id = j->msgid;
     j->gen = l->gen;
     j->dlv = d;
-    j->state = JOB_AT_WORKER;
     live_add(l, j);
     COUNT(l, received);
     if (j->req.redelivered)
         COUNT(l, redelivered);
-    l->submit(l->submit_arg, j);
+    enqueue(l, j);
+    pn_data_free(scratch);
     return;
 nomem:
     adb_log(l->log, ADB_LOG_ERROR, "request_released", "reason=out_of_memory");
-    give_back(d, false);
-    COUNT(l, released);
-    if (j != NULL) {
-        j->msg = NULL;
-        job_free(j);
+    release(l, d);
+out:
+    job_free(j);
+    if (m != NULL)
+        pn_message_free(m);
+    if (scratch != NULL)
+        pn_data_free(scratch);
+}
+
+static void inbuf_free(inbuf *ib)
+{
+    if (ib->data != NULL)
+        sodium_free(ib->data); /* wipes */
+    free(ib);
+}
+
+/* Room for need (<= max) bytes; grows by doubling up to max. */
+static bool inbuf_reserve(inbuf *ib, size_t need, size_t max)
+{
+    size_t ncap;
+    unsigned char *nd;
+
+    if (need <= ib->cap)
+        return true;
+    ncap = ib->cap * 2 < max ? ib->cap * 2 : max;
+    if (ncap < need)
+        ncap = need;
+    if ((nd = sodium_malloc(ncap)) == NULL)
+        return false;
+    if (ib->data != NULL) {
+        memcpy(nd, ib->data, ib->len);
+        sodium_free(ib->data);
     }
-    pn_message_free(m);
+    ib->data = nd;
+    ib->cap = ncap;
+    return true;
 }
 
 static void on_incoming(adb_link *l, pn_delivery_t *d)
@@ -753,35 +1170,26 @@ static void on_incoming(adb_link *l, pn_delivery_t *d)
         pn_delivery_set_context(d, ib);
     }
     for (;;) {
-        size_t pending = pn_delivery_pending(d);
+        size_t pending = pn_delivery_pending(d), room = l->max_bytes - ib->len;
         ssize_t n;
         if (pending == 0)
             break;
-        if (!ib->oversize && ib->len + pending > l->max_bytes) {
-            ib->oversize = true;
-            if (ib->data != NULL)
-                adb_wipe(ib->data, ib->len);
-        }
-        if (ib->oversize) {
-            char scratch[4096];
-            n = pn_link_recv(lk, scratch, sizeof scratch);
-            adb_wipe(scratch, sizeof scratch);
-        } else {
-            if (ib->len + pending > ib->cap) {
-                size_t ncap = ib->len + pending;
-                unsigned char *nd = sodium_malloc(ncap);
-                if (nd == NULL)
-                    return;
-                if (ib->data != NULL) {
-                    memcpy(nd, ib->data, ib->len);
-                    sodium_free(ib->data);
-                }
-                ib->data = nd;
-                ib->cap = ncap;
-            }
-            n = pn_link_recv(lk, (char *)ib->data + ib->len, ib->cap - ib->len);
+        if (room > 0) {
+            size_t want = pending < room ? pending : room;
+            if (!inbuf_reserve(ib, ib->len + want, l->max_bytes))
+                return;
+            n = pn_link_recv(lk, (char *)ib->data + ib->len, want);
             if (n > 0)
                 ib->len += (size_t)n;
+        } else {
+            /* Too large to take whole: the start (header and properties
+             * come before the body) is kept, the rest read and dropped. */
+            char scratch[4096];
+            ib->oversize = true;
+            n = pn_link_recv(lk, scratch, sizeof scratch);
+            if (n > 0)
+                ib->dropped += (size_t)n;
+            adb_wipe(scratch, sizeof scratch);
         }
         if (n <= 0)
             break;
@@ -789,22 +1197,90 @@ static void on_incoming(adb_link *l, pn_delivery_t *d)
     if (pn_delivery_partial(d) && !pn_delivery_aborted(d))
         return;
     pn_delivery_set_context(d, NULL);
-    if (pn_delivery_aborted(d)) {
+    if (pn_delivery_aborted(d))
         pn_delivery_settle(d);
-    } else {
+    else
         take_request(l, d, ib);
-    }
     pn_link_advance(lk);
-    if (ib->data != NULL)
-        sodium_free(ib->data);
-    free(ib);
+    inbuf_free(ib);
+}
+
+/* ---- replies ---- */
+
+/* Product and version from the broker's open properties.  RabbitMQ before
+ * 4.0 declares the queue named by a "/queue/NAME" (or bare "NAME") target
+ * when a sender attaches (reply_target). */
+static void read_peer(adb_link *l, pn_connection_t *c)
+{
+    pn_data_t *p = pn_connection_remote_properties(c);
+    char product[32] = "", version[32] = "";
+
+    l->rabbit_v1 = false;
+    l->peer[0] = '\0';
+    if (p == NULL)
+        return;
+    pn_data_rewind(p);
+    if (!pn_data_next(p) || pn_data_type(p) != PN_MAP)
+        return;
+    pn_data_enter(p);
+    while (pn_data_next(p)) {
+        pn_bytes_t k = pn_data_type(p) == PN_SYMBOL ? pn_data_get_symbol(p)
+                       : pn_data_type(p) == PN_STRING ? pn_data_get_string(p) : pn_bytes(0, NULL);
+        char *dst = NULL;
+        if (!pn_data_next(p))
+            break;
+        if (k.size == 7 && memcmp(k.start, "product", 7) == 0)
+            dst = product;
+        else if (k.size == 7 && memcmp(k.start, "version", 7) == 0)
+            dst = version;
+        if (dst != NULL && (pn_data_type(p) == PN_STRING || pn_data_type(p) == PN_SYMBOL)) {
+            pn_bytes_t v = pn_data_type(p) == PN_STRING ? pn_data_get_string(p) : pn_data_get_symbol(p);
+            fmt(dst, sizeof product, "%.*s", (int)(v.size < sizeof product ? v.size : sizeof product - 1), v.start);
+        }
+    }
+    pn_data_exit(p);
+    if (product[0] != '\0') {
+        char pv[80];
+        fmt(pv, sizeof pv, "%s/%s", product, version[0] != '\0' ? version : "?");
+        log_field(l->peer, sizeof l->peer, pv);
+    }
+    l->rabbit_v1 = strcmp(product, "RabbitMQ") == 0 && (version[0] == '\0' || atoi(version) < 4);
+}
+
+/* The target a reply to reply_to is sent to.  Replies must never create
+ * broker objects: RabbitMQ before 4.0 declares (creates, with the bridge's
+ * credentials) the queue of a "/queue/NAME" or bare "NAME" target on attach,
+ * while "/amq/queue/NAME" addresses the same queue without declaring it
+ * (a reply to a queue that does not exist is then dropped by the broker).
+ * Other brokers do not create nodes on attach: the address is kept. */
+static void reply_target(const adb_link *l, const char *reply_to, char *buf, size_t size)
+{
+    if (l->rabbit_v1 && strncmp(reply_to, "/queue/", 7) == 0 && reply_to[7] != '\0')
+        fmt(buf, size, "/amq/queue/%s", reply_to + 7);
+    else if (l->rabbit_v1 && reply_to[0] != '/')
+        fmt(buf, size, "/amq/queue/%s", reply_to);
+    else
+        fmt(buf, size, "%s", reply_to);
+}
+
+/* Closes a reply sender and its session and frees them. */
+static void sender_drop(sender_entry *s)
+{
+    if (s->link != NULL && !(pn_link_state(s->link) & PN_LOCAL_CLOSED))
+        pn_link_close(s->link);
+    if (s->ssn != NULL) {
+        if (!(pn_session_state(s->ssn) & PN_LOCAL_CLOSED))
+            pn_session_close(s->ssn);
+        pn_session_free(s->ssn); /* proton keeps it until the end is on the wire */
+    }
+    free(s->address);
+    memset(s, 0, sizeof *s);
 }
 
 static pn_link_t *reply_sender(adb_link *l, const char *address)
 {
-    pn_session_t *ssn = pn_link_session(l->receiver);
     sender_entry *slot = NULL;
-    char name[64];
+    char name[64], target[ADDRESS_MAX + 16];
     size_t i;
 
     for (i = 0; i < MAX_SENDERS; i++)
@@ -823,30 +1299,32 @@ static pn_link_t *reply_sender(adb_link *l, const char *address)
                 slot = &l->senders[i];
         if (slot == NULL)
             return NULL;
-        pn_link_close(slot->link);
-        free(slot->address);
-        slot->link = NULL;
+        sender_drop(slot);
     }
-    if ((slot->address = strdup(address)) == NULL)
+    if ((slot->address = strdup(address)) == NULL || (slot->ssn = pn_session(l->c.driver.connection)) == NULL) {
+        sender_drop(slot);
         return NULL;
+    }
+    pn_session_open(slot->ssn);
     snprintf(name, sizeof name, "adbridge-reply-%llu", (unsigned long long)++l->tag_seq);
-    slot->link = pn_sender(ssn, name);
-    pn_terminus_set_address(pn_link_target(slot->link), address);
+    slot->link = pn_sender(slot->ssn, name);
+    reply_target(l, address, target, sizeof target);
+    pn_terminus_set_address(pn_link_target(slot->link), target);
     pn_link_set_snd_settle_mode(slot->link, PN_SND_UNSETTLED);
     pn_link_open(slot->link);
     slot->last_use = ++l->use_clock;
     return slot->link;
 }
 
-static void forget_sender(adb_link *l, pn_link_t *lk)
+static sender_entry *sender_of(adb_link *l, pn_link_t *lk, pn_session_t *ssn)
 {
     for (size_t i = 0; i < MAX_SENDERS; i++)
-        if (l->senders[i].link == lk) {
-            free(l->senders[i].address);
-            l->senders[i].address = NULL;
-            l->senders[i].link = NULL;
-        }
+        if (l->senders[i].link != NULL && (l->senders[i].link == lk || l->senders[i].ssn == ssn))
+            return &l->senders[i];
+    return NULL;
 }
+
+static void reply_retry(adb_link *l, adb_link_job *j, const char *why, bool final);
 
 /* Sends a worker's reply; the request is settled when the broker settles it. */
 static void send_reply(adb_link *l, adb_link_job *j)
@@ -860,7 +1338,7 @@ static void send_reply(adb_link *l, adb_link_job *j)
     char tag[24];
     char idq[2 * MSGID_TEXT_MAX];
 
-    log_field(idq, sizeof idq, j->msgid);
+    j->reply_attempts++;
     if (r == NULL || (snd = reply_sender(l, pn_message_get_reply_to(j->msg))) == NULL)
         goto fail;
     pn_message_set_address(r, pn_message_get_reply_to(j->msg));
@@ -882,6 +1360,8 @@ static void send_reply(adb_link *l, adb_link_job *j)
     pn_link_send(snd, buf.start, (size_t)n);
     pn_link_advance(snd);
     j->sender = snd;
+    j->reply_dlv = rd;
+    j->reply_sent_ms = adb_mono_ms();
     j->state = JOB_AWAIT_SETTLE;
     free(buf.start);
     pn_message_free(r);
@@ -890,10 +1370,59 @@ fail:
     free(buf.start);
     if (r != NULL)
         pn_message_free(r);
+    /* Out of memory, or every reply sender busy: another instance may do better. */
+    log_field(idq, sizeof idq, j->msgid);
     adb_log(l->log, ADB_LOG_ERROR, "reply_failed", "message_id=%s reason=cannot_build_reply", idq);
-    give_back(j->dlv, true);
-    COUNT(l, released);
+    give_back(l, j);
     job_end(l, j);
+}
+
+/* A reply did not get through (its link or session ended, it was released,
+ * or no outcome came in time): sent again up to REPLY_ATTEMPTS times, then
+ * -- or at once when final (the broker rejected it) -- its request is
+ * rejected; never given back, which would run it again and fail the same way. */
+static void reply_retry(adb_link *l, adb_link_job *j, const char *why, bool final)
+{
+    char idq[2 * MSGID_TEXT_MAX], toq[2 * ADDRESS_MAX], whyq[ADB_ERROR_MESSAGE_MAX + 8], desc[ADB_ERROR_MESSAGE_MAX];
+
+    log_field(idq, sizeof idq, j->msgid);
+    log_field(toq, sizeof toq, pn_message_get_reply_to(j->msg));
+    log_field(whyq, sizeof whyq, why);
+    j->sender = NULL;
+    if (!final && j->reply_attempts < REPLY_ATTEMPTS) {
+        adb_log(l->log, ADB_LOG_WARN, "reply_retry", "message_id=%s reply_to=%s attempt=%u error=%s", idq, toq,
+                j->reply_attempts + 1, whyq);
+        COUNT(l, reply_retries);
+        send_reply(l, j);
+        return;
+    }
+    adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=reply_undeliverable message_id=%s reply_to=%s "
+            "attempts=%u error=%s", idq, toq, j->reply_attempts, whyq);
+    fmt(desc, sizeof desc, "the reply to %.200s could not be delivered in %u attempts: %.200s",
+        pn_message_get_reply_to(j->msg), j->reply_attempts, why);
+    reject(l, j->dlv, "adbridge:reply-undeliverable", desc);
+    seen_drop(l, j);
+    job_end(l, j);
+}
+
+/* A reply sender is gone (detached, its session ended, or stuck): its
+ * replies in flight are sent again on a new one, or their requests rejected. */
+static void sender_failed(adb_link *l, sender_entry *s, const char *why)
+{
+    adb_link_job *j, *next;
+    pn_link_t *lk = s->link;
+
+    for (j = l->live; j != NULL; j = j->next)
+        if (j->state == JOB_AWAIT_SETTLE && j->sender == lk) {
+            reply_detach(j);
+            j->state = JOB_REPLY_RETRY;
+        }
+    sender_drop(s);
+    for (j = l->live; j != NULL; j = next) {
+        next = j->next;
+        if (j->state == JOB_REPLY_RETRY)
+            reply_retry(l, j, why, false);
+    }
 }
 
 /* The broker settled a reply: settle its request accordingly. */
@@ -901,31 +1430,51 @@ static void on_reply_settled(adb_link *l, pn_delivery_t *rd)
 {
     adb_link_job *j = pn_delivery_get_context(rd);
     uint64_t state = pn_delivery_remote_state(rd);
-    char idq[2 * MSGID_TEXT_MAX];
+    char c[256];
 
     if (j == NULL)
         return;
-    pn_delivery_set_context(rd, NULL);
-    pn_delivery_settle(rd);
-    log_field(idq, sizeof idq, j->msgid);
+    cond_text(pn_disposition_condition(pn_delivery_remote(rd)), c, sizeof c);
+    reply_detach(j);
     if (state == PN_ACCEPTED || state == 0) {
         pn_delivery_update(j->dlv, PN_ACCEPTED);
         pn_delivery_settle(j->dlv);
         COUNT(l, replied);
+        seen_drop(l, j);
+        job_end(l, j);
     } else if (state == PN_REJECTED) {
-        /* The reply address refuses it: redelivering the request cannot help. */
-        char c[256];
-        cond_text(pn_disposition_condition(pn_delivery_remote(rd)), c, sizeof c);
-        adb_log(l->log, ADB_LOG_WARN, "reply_rejected", "message_id=%s broker_said=\"%s\"", idq, c);
-        pn_delivery_update(j->dlv, PN_REJECTED);
-        pn_delivery_settle(j->dlv);
-        COUNT(l, rejected);
+        /* The broker refuses this reply for good: sending it again cannot help. */
+        char why[300];
+        fmt(why, sizeof why, "the broker rejected the reply: %s", c[0] != '\0' ? c : "no reason given");
+        reply_retry(l, j, why, true);
     } else {
-        adb_log(l->log, ADB_LOG_WARN, "reply_not_taken", "message_id=%s outcome=%llu", idq, (unsigned long long)state);
-        give_back(j->dlv, true);
-        COUNT(l, released);
+        char why[64];
+        fmt(why, sizeof why, "the broker did not take the reply (outcome %s)",
+            state == PN_RELEASED ? "released" : state == PN_MODIFIED ? "modified" : "unknown");
+        reply_retry(l, j, why, false);
     }
-    job_end(l, j);
+}
+
+/* Replies the broker has not settled in REPLY_SETTLE_MS: their sender is
+ * treated as failed, so a silent broker cannot hold a worker slot forever. */
+static void check_reply_timeouts(adb_link *l, int64_t now)
+{
+    adb_link_job *j;
+    char why[96];
+
+again:
+    for (j = l->live; j != NULL; j = j->next)
+        if (j->state == JOB_AWAIT_SETTLE && now - j->reply_sent_ms > REPLY_SETTLE_MS) {
+            sender_entry *s = sender_of(l, j->sender, NULL);
+            fmt(why, sizeof why, "no outcome from the broker within %d ms", REPLY_SETTLE_MS);
+            if (s != NULL) {
+                sender_failed(l, s, why);
+            } else {
+                reply_detach(j);
+                reply_retry(l, j, why, false);
+            }
+            goto again; /* the list changed */
+        }
 }
 
 /* Jobs handed back by workers. */
@@ -939,19 +1488,20 @@ static void drain_done(adb_link *l)
     pthread_mutex_unlock(&l->lock);
     for (; j != NULL; j = next) {
         next = j->done_next;
+        l->at_work--;
         if (j->gen != l->gen || !l->serving || j->dlv == NULL) {
             /* Its connection is gone: the broker redelivers the request. */
             l->outstanding--;
             COUNT(l, dropped);
             job_free(j);
         } else if (!j->answered) {
-            give_back(j->dlv, true);
-            COUNT(l, released);
+            give_back(l, j);
             job_end(l, j);
         } else {
             send_reply(l, j);
         }
     }
+    feed_workers(l);
 }
 
 /* Gives back every request of this connection that is not settled yet. */
@@ -959,14 +1509,15 @@ static void release_all(adb_link *l)
 {
     adb_link_job *j, *next;
 
+    release_waiting(l);
     for (j = l->live; j != NULL; j = next) {
         next = j->next;
-        if (j->dlv != NULL && l->serving) {
-            give_back(j->dlv, true);
-            COUNT(l, released);
-        }
+        if (j->dlv != NULL && l->serving)
+            give_back(l, j);
+        else if (j->dlv != NULL)
+            seen_put(l, j); /* the connection is gone: the broker gives it back by itself */
         j->dlv = NULL;
-        if (j->state == JOB_AWAIT_SETTLE) {
+        if (j->state != JOB_AT_WORKER) {
             job_end(l, j);
         } else {
             /* Still at its worker: it stays outstanding (holding a slot) until
@@ -984,15 +1535,18 @@ static void release_all(adb_link *l)
     l->live = NULL;
 }
 
-/* Handles one proton event; returns false when the connection should close
- * with an error (already recorded). */
+/* Handles one proton event. */
 static void handle_event(adb_link *l, pn_event_t *e)
 {
     pn_link_t *lk;
+    sender_entry *s;
     char text[ADB_ERROR_MESSAGE_MAX];
-    char addrq[300];
+    char addrq[2 * ADDRESS_MAX];
 
     switch (pn_event_type(e)) {
+    case PN_CONNECTION_REMOTE_OPEN:
+        read_peer(l, pn_event_connection(e));
+        break;
     case PN_LINK_REMOTE_OPEN:
         lk = pn_event_link(e);
         if (lk == l->receiver) {
@@ -1006,9 +1560,10 @@ static void handle_event(adb_link *l, pn_event_t *e)
             pthread_mutex_unlock(&l->lock);
             set_status(l, ADB_LINK_CONNECTED);
             log_field(addrq, sizeof addrq, l->b->address);
-            adb_log(l->log, ADB_LOG_INFO, "link_connected", "broker=%s:%u tls=%s proxy=%s address=%s slots=%u",
-                    l->u.host, l->u.port, l->u.tls ? "yes" : "no",
-                    l->b->proxy.host != NULL ? l->b->proxy.host : "none", addrq, l->slots);
+            adb_log(l->log, ADB_LOG_INFO, "link_connected", "broker=%s:%u tls=%s proxy=%s address=%s slots=%u "
+                    "delivery_limit=%u peer=%s", l->u.host, l->u.port, l->u.tls ? "yes" : "no",
+                    l->b->proxy.host != NULL ? l->b->proxy.host : "none", addrq, l->slots, l->delivery_limit,
+                    l->peer[0] != '\0' ? l->peer : "-");
         }
         break;
     case PN_LINK_REMOTE_CLOSE:
@@ -1024,21 +1579,10 @@ static void handle_event(adb_link *l, pn_event_t *e)
             set_error(l, ADB_E_PROTOCOL, msg);
             pn_link_close(lk);
             pn_connection_close(l->c.driver.connection);
-        } else {
-            adb_link_job *j, *next;
-            /* A reply link went away: its unsettled replies are lost, their
-             * requests go back to the broker. */
-            for (j = l->live; j != NULL; j = next) {
-                next = j->next;
-                if (j->state == JOB_AWAIT_SETTLE && j->sender == lk) {
-                    give_back(j->dlv, true);
-                    COUNT(l, released);
-                    job_end(l, j);
-                }
-            }
-            adb_log(l->log, ADB_LOG_WARN, "reply_link_closed", "error=\"%s\"", text);
-            forget_sender(l, lk);
-            pn_link_close(lk);
+        } else if ((s = sender_of(l, lk, NULL)) != NULL) {
+            log_field(addrq, sizeof addrq, s->address);
+            adb_log(l->log, ADB_LOG_WARN, "reply_link_closed", "reply_to=%s error=\"%s\"", addrq, text);
+            sender_failed(l, s, text[0] != '\0' ? text : "the broker detached the reply link");
         }
         break;
     case PN_DELIVERY: {
@@ -1051,17 +1595,25 @@ static void handle_event(adb_link *l, pn_event_t *e)
         break;
     }
     case PN_SESSION_REMOTE_CLOSE: {
-        /* RabbitMQ ends the whole session when an attach fails (e.g. a queue
-         * declared with other arguments): nothing works without it. */
-        char msg[ADB_ERROR_MESSAGE_MAX];
-        cond_text(pn_session_remote_condition(pn_event_session(e)), text, sizeof text);
-        fmt(msg, sizeof msg, "the broker ended the session (request address %s): %s", l->b->address,
-            text[0] != '\0' ? text : "no reason given");
-        adb_log(l->log, ADB_LOG_ERROR, "link_error", "error=\"%s\"", msg);
-        if (!l->stopping)
-            set_error(l, ADB_E_PROTOCOL, msg);
-        pn_session_close(pn_event_session(e));
-        pn_connection_close(l->c.driver.connection);
+        pn_session_t *ssn = pn_event_session(e);
+        cond_text(pn_session_remote_condition(ssn), text, sizeof text);
+        if (ssn == l->req_ssn) {
+            /* The request session: nothing works without it. */
+            char msg[ADB_ERROR_MESSAGE_MAX];
+            fmt(msg, sizeof msg, "the broker ended the session (request address %s): %s", l->b->address,
+                text[0] != '\0' ? text : "no reason given");
+            adb_log(l->log, ADB_LOG_ERROR, "link_error", "error=\"%s\"", msg);
+            if (!l->stopping)
+                set_error(l, ADB_E_PROTOCOL, msg);
+            pn_session_close(ssn);
+            pn_connection_close(l->c.driver.connection);
+        } else if ((s = sender_of(l, NULL, ssn)) != NULL) {
+            /* A reply session (RabbitMQ ends it when the reply address does
+             * not exist): only that reply is concerned. */
+            log_field(addrq, sizeof addrq, s->address);
+            adb_log(l->log, ADB_LOG_WARN, "reply_session_ended", "reply_to=%s error=\"%s\"", addrq, text);
+            sender_failed(l, s, text[0] != '\0' ? text : "the broker ended the reply session");
+        }
         break;
     }
     case PN_CONNECTION_REMOTE_CLOSE:
@@ -1084,7 +1636,6 @@ static void serve_once(adb_link *l)
     adb_error err = { 0 };
     const char *stage = NULL;
     int64_t open_deadline;
-    pn_session_t *ssn;
     bool close_sent = false;
     int64_t close_deadline = 0;
 
@@ -1092,7 +1643,11 @@ static void serve_once(adb_link *l)
     l->c.fd = -1;
     l->serving = false;
     l->receiver = NULL;
+    l->req_ssn = NULL;
     l->err_recorded = false;
+    l->overdelivery_logged = false;
+    l->rabbit_v1 = false;
+    l->peer[0] = '\0';
     l->gen++;
     set_status(l, ADB_LINK_CONNECTING);
     open_deadline = adb_mono_ms() + CONNECT_TIMEOUT_MS;
@@ -1105,13 +1660,14 @@ static void serve_once(adb_link *l)
         return;
     }
     pn_connection_open(l->c.driver.connection);
-    ssn = pn_session(l->c.driver.connection);
-    pn_session_open(ssn);
-    l->receiver = pn_receiver(ssn, "adbridge-requests");
+    l->req_ssn = pn_session(l->c.driver.connection);
+    pn_session_open(l->req_ssn);
+    l->receiver = pn_receiver(l->req_ssn, "adbridge-requests");
     pn_terminus_set_address(pn_link_source(l->receiver), l->b->address);
     pn_link_set_snd_settle_mode(l->receiver, PN_SND_UNSETTLED);
     pn_link_set_rcv_settle_mode(l->receiver, PN_RCV_FIRST);
-    pn_link_set_max_message_size(l->receiver, l->max_bytes);
+    /* No max-message-size: a broker that honours it would never hand us an
+     * oversize request, which then could not be answered invalid_request. */
     pn_link_open(l->receiver);
 
     for (;;) {
@@ -1125,6 +1681,8 @@ static void serve_once(adb_link *l)
             break;
         drain_done(l);
         now = adb_mono_ms();
+        if (l->serving)
+            check_reply_timeouts(l, now);
         if (!l->serving && !close_sent && now >= open_deadline) {
             char msg[ADB_ERROR_MESSAGE_MAX];
             if (pn_connection_state(l->c.driver.connection) & PN_REMOTE_ACTIVE)
@@ -1148,7 +1706,9 @@ static void serve_once(adb_link *l)
              * pn_link_drain: RabbitMQ 3.10 ends the session on a drain
              * (function_clause in rabbit_classic_queue send_drained), which
              * would lose the requests in flight.  What still arrives on
-             * credit already granted is released untouched (take_request). */
+             * credit already granted is released untouched (take_request),
+             * as are the requests no worker took yet. */
+            release_waiting(l);
             if (!l->serving)
                 l->grace_deadline = now;
         }
@@ -1190,10 +1750,10 @@ static void serve_once(adb_link *l)
     release_all(l);
     for (size_t i = 0; i < MAX_SENDERS; i++) {
         free(l->senders[i].address);
-        l->senders[i].address = NULL;
-        l->senders[i].link = NULL;
+        memset(&l->senders[i], 0, sizeof l->senders[i]); /* freed with the connection */
     }
     l->receiver = NULL;
+    l->req_ssn = NULL;
     conn_destroy(&l->c);
 }
 

@@ -158,9 +158,9 @@ static adb_code op_health(adb_service *s, outcome *o)
         adb_auth_stats as;
         adb_auth_stats_get(s->auth, &as);
         json_decref(auth);
-        auth = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "checks", (json_int_t)as.checks, "ok", (json_int_t)as.ok,
+        auth = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "checks", (json_int_t)as.checks, "ok", (json_int_t)as.ok,
                          "failed", (json_int_t)as.failed, "locked_by_bridge", (json_int_t)as.locked_by_bridge,
-                         "errors", (json_int_t)as.errors, "lockout_users", (json_int_t)as.lockout_users);
+                         "restricted", (json_int_t)as.restricted, "errors", (json_int_t)as.errors, "lockout_users", (json_int_t)as.lockout_users);
     }
     o->result = json_pack(
         "{s:{s:s,s:o,s:I},s:{s:[i],s:i,s:o},s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},"
@@ -305,7 +305,7 @@ static adb_code op_members(adb_service *s, const adb_request *r, outcome *o, adb
 static adb_code op_auth(adb_service *s, const adb_request *r, outcome *o, adb_error *err)
 {
     adb_auth_request q = { .user = r->ident, .domain = r->domain, .sealed = r->sealed, .n_sealed = r->n_sealed,
-                           .include_groups = r->include_groups };
+                           .include_groups = r->include_groups, .deadline_ms = r->deadline_ms };
     adb_auth_result res;
     adb_secret *pw = NULL;
     adb_code rc;

@@ -3,6 +3,7 @@
  * conformance test (tests/conformance) keeps the two in agreement. */
 #include "config.h"
 
+#include <adbridge/json.h>
 #include <adbridge/object.h>
 #include <adbridge/proto.h>
 #include <adbridge/secmem.h>
@@ -530,12 +531,12 @@ adb_code adb_request_decode(const void *body, size_t len, size_t max_bytes, adb_
         return bad(&d, "$", "the message is empty");
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        /* jansson quotes the input after "near": it could be a password. */
-        char *near = strstr(jerr.text, " near ");
-        if (near != NULL)
-            *near = '\0';
-        return bad(&d, "$", "not a valid JSON text (UTF-8, no duplicate keys): %s at line %d column %d", jerr.text,
-                   jerr.line, jerr.column);
+        /* Not jansson's text: it quotes the input ("near '...'", "byte
+         * 0x.."), which could be a password; the stack copy is wiped. */
+        rc = bad(&d, "$", "not a valid JSON text (UTF-8, no duplicate keys): %s at line %d column %d",
+                 adb_json_error_kind(&jerr), jerr.line, jerr.column);
+        adb_wipe(&jerr, sizeof jerr);
+        return rc;
     }
     out->root_ = root;
     if (!json_is_object(root))

@@ -3,7 +3,9 @@
 
 #include <adbridge/config.h>
 #include <adbridge/fileio.h>
+#include <adbridge/json.h>
 #include <adbridge/keystore.h>
+#include <adbridge/secmem.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -186,6 +188,16 @@ static bool site_valid(const char *s)
     return adb_dns_name_valid(s) && strchr(s, '.') == NULL;
 }
 
+/* A system account name (what useradd and systemd-sysusers accept), not root. */
+static bool user_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 32 || strcmp(s, "root") == 0 || !(islower((unsigned char)s[0]) || s[0] == '_'))
+        return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
 static void lower(char *s)
 {
     for (; *s != '\0'; s++)
@@ -246,11 +258,20 @@ static adb_code parse_ldap(json_t *root, adb_ldap_config *l, adb_error *err)
     return rc;
 }
 
+/* A group named by SID, DOMAIN\\name, name@domain or a bare name; the
+ * directory resolves it at check time. */
+static bool group_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= 256 && strspn(s, " ") == 0;
+}
+
 static adb_code parse_auth(json_t *root, adb_auth_config *a, adb_error *err)
 {
-    static const char *const keys[] = { "lockout_threshold", "lockout_window_s", "allow_plaintext_password",
+    static const char *const keys[] = { "lockout_threshold", "lockout_window_s", "lockout_margin",
+                                        "allow_plaintext_password", "allow_privileged", "refuse_groups",
                                         "key_grace_s", NULL };
-    long long threshold, window, grace;
+    long long threshold, window, grace, margin;
     char path[32];
     json_t *obj;
     adb_code rc;
@@ -265,9 +286,14 @@ static adb_code parse_auth(json_t *root, adb_auth_config *a, adb_error *err)
         && (rc = get_int(obj, path, "lockout_window_s", 0, 7L * 24 * 3600, 0, &window, err)) == ADB_OK
         && (rc = get_int(obj, path, "key_grace_s", 0, 90L * 24 * 3600, ADB_KEYSTORE_DEFAULT_GRACE_S, &grace, err))
                == ADB_OK
+        && (rc = get_int(obj, path, "lockout_margin", 1, 100, 2, &margin, err)) == ADB_OK
         && (rc = get_bool(obj, path, "allow_plaintext_password", false, &a->allow_plaintext_password, err))
-               == ADB_OK) {
+               == ADB_OK
+        && (rc = get_bool(obj, path, "allow_privileged", false, &a->allow_privileged, err)) == ADB_OK
+        && (rc = get_string_list(obj, path, "refuse_groups", group_name_valid, "group SID or name",
+                                 &a->refuse_groups, &a->n_refuse_groups, err)) == ADB_OK) {
         a->lockout_threshold = (unsigned)threshold;
+        a->lockout_margin = (unsigned)margin;
         a->lockout_window_s = (long)window;
         a->key_grace_s = (long)grace;
     }
@@ -347,8 +373,9 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
 {
     static const char *const keys[] = { "url", "address", "sasl_mechanisms", "username", "password_file",
                                         "ca_file", "cert_file", "key_file", "virtual_host", "proxy",
-                                        "max_message_bytes", "max_reply_bytes", "workers", "reconnect_max_s", NULL };
-    long long max_bytes, max_reply, workers, reconnect;
+                                        "max_message_bytes", "max_reply_bytes", "workers", "reconnect_max_s",
+                                        "delivery_limit", NULL };
+    long long max_bytes, max_reply, workers, reconnect, delivery_limit;
     char path[32];
     json_t *obj;
     adb_code rc;
@@ -357,6 +384,7 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
     b->max_reply_bytes = 262144;
     b->workers = 4;
     b->reconnect_max_s = 60;
+    b->delivery_limit = 5;
     if ((rc = get_object(root, "$", "broker", keys, &obj, path, sizeof path, err)) != ADB_OK || obj == NULL)
         return rc;
     if ((rc = get_string(obj, path, "url", true, &b->url, err)) != ADB_OK
@@ -373,12 +401,14 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
         || (rc = get_int(obj, path, "max_message_bytes", 1024, 16L << 20, 65536, &max_bytes, err)) != ADB_OK
         || (rc = get_int(obj, path, "max_reply_bytes", 16384, 256L << 20, 262144, &max_reply, err)) != ADB_OK
         || (rc = get_int(obj, path, "workers", 1, 256, 4, &workers, err)) != ADB_OK
-        || (rc = get_int(obj, path, "reconnect_max_s", 1, 3600, 60, &reconnect, err)) != ADB_OK)
+        || (rc = get_int(obj, path, "reconnect_max_s", 1, 3600, 60, &reconnect, err)) != ADB_OK
+        || (rc = get_int(obj, path, "delivery_limit", 1, 1000, 5, &delivery_limit, err)) != ADB_OK)
         return rc;
     b->max_message_bytes = (size_t)max_bytes;
     b->max_reply_bytes = (size_t)max_reply;
     b->workers = (unsigned)workers;
     b->reconnect_max_s = (unsigned)reconnect;
+    b->delivery_limit = (unsigned)delivery_limit;
     if (b->address == NULL && (b->address = strdup("adbridge.requests")) == NULL)
         return adb_error_set(err, ADB_E_NOMEM, "out of memory");
     if (b->sasl_mechanisms != NULL && !sasl_mechanisms_valid(b->sasl_mechanisms))
@@ -397,7 +427,7 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
 static adb_code parse_root(json_t *root, adb_config *cfg, adb_error *err)
 {
     static const char *const keys[] = { "state_dir", "keytab", "machine_principal", "dns_servers",
-                                        "log_level", "domains", "ldap", "auth", "broker", NULL };
+                                        "log_level", "domains", "ldap", "auth", "broker", "user", NULL };
     char *level = NULL;
     json_t *domains, *d;
     size_t i;
@@ -411,8 +441,12 @@ static adb_code parse_root(json_t *root, adb_config *cfg, adb_error *err)
         || (rc = get_string(root, "$", "machine_principal", false, &cfg->machine_principal, err)) != ADB_OK
         || (rc = get_string_list(root, "$", "dns_servers", ip_address_valid, "IP address",
                                  &cfg->dns_servers, &cfg->n_dns_servers, err)) != ADB_OK
-        || (rc = get_string(root, "$", "log_level", false, &level, err)) != ADB_OK)
+        || (rc = get_string(root, "$", "log_level", false, &level, err)) != ADB_OK
+        || (rc = get_string(root, "$", "user", false, &cfg->user, err)) != ADB_OK)
         return rc;
+    if (cfg->user != NULL && !user_name_valid(cfg->user))
+        return adb_error_set(err, ADB_E_CONFIG, "$.user: '%s' is not a system user name (e.g. \"adbridge\"; "
+                             "not root)", cfg->user);
     if (cfg->machine_principal != NULL && strchr(cfg->machine_principal, '@') == NULL)
         return adb_error_set(err, ADB_E_CONFIG,
                              "$.machine_principal: '%s' must be NAME$@REALM", cfg->machine_principal);
@@ -461,9 +495,14 @@ adb_code adb_config_parse(const char *text, size_t len, const char *origin,
     if (len > MAX_CONFIG_BYTES)
         return adb_error_set(err, ADB_E_CONFIG, "%s: larger than %d bytes", origin, MAX_CONFIG_BYTES);
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL)
-        return adb_error_set(err, ADB_E_CONFIG, "%s: line %d column %d: %s", origin, jerr.line,
-                             jerr.column, jerr.text);
+    if (root == NULL) {
+        /* Not jansson's text: it quotes the file, which is the secret when
+         * the path points at a secret file by mistake. */
+        rc = adb_error_set(err, ADB_E_CONFIG, "%s: line %d column %d: %s", origin, jerr.line, jerr.column,
+                           adb_json_error_kind(&jerr));
+        adb_wipe(&jerr, sizeof jerr);
+        return rc;
+    }
     cfg = calloc(1, sizeof *cfg);
     if (cfg == NULL || (cfg->path = strdup(origin)) == NULL) {
         json_decref(root);
@@ -499,6 +538,7 @@ adb_code adb_config_load(const char *path, adb_config **out, adb_error *err)
         return ADB_E_CONFIG;
     }
     rc = adb_config_parse(buf, len, path, out, err);
+    adb_wipe(buf, len);   /* it may be a secret file named by mistake */
     free(buf);
     return rc;
 }
@@ -521,7 +561,9 @@ void adb_config_free(adb_config *cfg)
     }
     free(cfg->domains);
     free_list(cfg->dns_servers, cfg->n_dns_servers);
+    free_list(cfg->auth.refuse_groups, cfg->auth.n_refuse_groups);
     free(cfg->path);
+    free(cfg->user);
     free(cfg->state_dir);
     free(cfg->keytab);
     free(cfg->machine_principal);

@@ -223,78 +223,6 @@ static adb_code parse_file(const char *path, adb_secret *buf, ks_key *keys, size
 
 /* ---- file access ---- */
 
-/* Reads the key file into a new secret after checking who may read it.
- * st (may be NULL) gets its identity. */
-static adb_code read_file(const char *path, adb_secret **out, struct stat *st_out, adb_error *err)
-{
-    struct stat st;
-    adb_secret *buf = NULL;
-    size_t len = 0;
-    adb_code rc;
-    int fd;
-
-    *out = NULL;
-    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)) < 0) {
-        int e = errno;
-        if (e == ENOENT)
-            return adb_error_set(err, ADB_E_NOT_FOUND, "key file %s does not exist", path);
-        return adb_error_set(err, e == ELOOP ? ADB_E_CONFIG : ADB_E_IO, "cannot open key file %s: %s%s", path,
-                             e == ELOOP ? "it is a symbolic link" : strerror(e),
-                             e == EACCES ? " (the bridge's user must own it, mode 0600)" : "");
-    }
-    if (fstat(fd, &st) != 0) {
-        rc = adb_error_set(err, ADB_E_IO, "cannot stat key file %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = adb_error_set(err, ADB_E_CONFIG, "key file %s is not a regular file", path);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        rc = adb_error_set(err, ADB_E_CONFIG,
-                           "key file %s has mode %04o: group or others may access the instance's secret key; "
-                           "refusing to use it. Fix: chmod 600 %s (and consider rotating the key: adbridge key rotate)",
-                           path, (unsigned)(st.st_mode & 07777), path);
-        goto out;
-    }
-    if (st.st_uid != geteuid() && st.st_uid != 0) {
-        rc = adb_error_set(err, ADB_E_CONFIG, "key file %s is owned by uid %u, not by the bridge's user (uid %u): "
-                           "chown it to the user the bridge runs as", path, (unsigned)st.st_uid, (unsigned)geteuid());
-        goto out;
-    }
-    if (st.st_size > FILE_MAX) {
-        rc = adb_error_set(err, ADB_E_CONFIG, "key file %s is larger than %d bytes", path, FILE_MAX);
-        goto out;
-    }
-    if ((rc = adb_secret_new(FILE_MAX, &buf, err)) != ADB_OK)
-        goto out;
-    for (;;) {
-        ssize_t r = read(fd, adb_secret_data(buf) + len, FILE_MAX - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = adb_error_set(err, ADB_E_IO, "cannot read key file %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        if (len == FILE_MAX) {
-            rc = adb_error_set(err, ADB_E_CONFIG, "key file %s is larger than %d bytes", path, FILE_MAX);
-            goto out;
-        }
-    }
-    adb_secret_set_len(buf, len);
-    if (st_out != NULL)
-        *st_out = st;
-    *out = buf;
-    buf = NULL;
-out:
-    adb_secret_free(buf);
-    close(fd);
-    return rc;
-}
-
 static void remember(adb_keystore *ks, const struct stat *st)
 {
     ks->dev = st->st_dev;
@@ -313,7 +241,8 @@ static adb_code load(adb_keystore *ks, adb_error *err)
 
     memset(keys, 0, sizeof keys);
     memset(&st, 0, sizeof st);
-    if ((rc = read_file(ks->path, &buf, &st, err)) != ADB_OK)
+    /* fileio.h's reader of secret files: no link, no FIFO, mode 0600, our own. */
+    if ((rc = adb_secret_file_read(ks->path, "key", FILE_MAX, ADB_SECRET_FILE_RAW, &buf, &st, err)) != ADB_OK)
         return rc;
     rc = parse_file(ks->path, buf, keys, &n, err);
     adb_secret_free(buf);

@@ -4,16 +4,35 @@
 #include <adbridge/log.h>
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <time.h>
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const journal_prio[] = { "<3>", "<4>", "<6>", "<7>" };
+
+/* True when fd is the journald stream systemd gave the service:
+ * $JOURNAL_STREAM is "DEVICE:INODE" of it (systemd.exec(5)). */
+static bool is_journal_stream(FILE *out)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    int fd;
+
+    if (js == NULL || out == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || (fd = fileno(out)) < 0
+        || fstat(fd, &st) != 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void adb_logger_init(adb_logger *lg, adb_log_level level, FILE *out)
 {
     lg->level = level;
     lg->out = out;
+    lg->journal = is_journal_stream(out);
 }
 
 const char *adb_log_level_name(adb_log_level level)
@@ -53,8 +72,11 @@ void adb_log(const adb_logger *lg, adb_log_level level, const char *event,
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    /* One fprintf per line: stdio locks the stream, so lines never interleave. */
-    fprintf(lg->out, "ts=%s.%03ldZ level=%s event=%s%s%s\n", stamp,
+    /* One fprintf per line: stdio locks the stream, so lines never interleave.
+     * For journald, the priority prefix of sd-daemon.h: <3> err, <4> warning,
+     * <6> info, <7> debug. */
+    fprintf(lg->out, "%sts=%s.%03ldZ level=%s event=%s%s%s\n",
+            lg->journal ? journal_prio[(unsigned)level <= ADB_LOG_DEBUG ? level : ADB_LOG_DEBUG] : "", stamp,
             now.tv_nsec / 1000000L, adb_log_level_name(level), event,
             fields[0] != '\0' ? " " : "", fields);
     fflush(lg->out);

@@ -1,25 +1,41 @@
 #!/usr/bin/python3
 """Test client for the cloud link (Debian's python3-qpid-proton).
 
-  amqp_client.py send   --n N [--body TEXT | --body-file F] [--prefix P] [--ttl MS] [--expired]
+  amqp_client.py send   --n N [--body TEXT | --body-file F | --body-bytes B | --amqp-map] [--prefix P] [--ttl MS]
+                        [--expired] [--reply-to ADDR] [--poison-at I --poison-reply-to ADDR]
   amqp_client.py collect --n N [--timeout S] [--out FILE]
   amqp_client.py roundtrip --n N [...both]
+  amqp_client.py inflate-credit --to HOST:PORT --extra K --port-file F --stats-file F
 
 Connection from BROKER_AMQP_URL, BROKER_USER, BROKER_PASSWORD_FILE.
 Requests go to /queue/requests with reply_to /queue/replies (RabbitMQ 3.10
-refuses dynamic reply queues, so the reply queue is fixed) and correlation
-ids P-0 .. P-(N-1).  collect prints a summary line
+refuses dynamic reply queues, so the reply queue is fixed; --reply-to names
+another) and correlation ids P-0 .. P-(N-1).  --poison-at I sends one more
+request before request I, with correlation id P-poison and reply_to
+--poison-reply-to.  --body-bytes B sends a data section of B bytes (a JSON
+text padded to that size); --amqp-map an AMQP map body.  collect prints a summary line
   replies=R unique=U duplicates=D uncorrelated=X
 and writes one JSON line per reply ({"cid":..., "body":...}) to --out.
 Exit 0 when exactly N distinct expected correlation ids came back.
+
+inflate-credit is a TCP relay between a client and the broker that adds K
+to every non-zero link-credit of the client's flow frames, so the broker
+sends more transfers than the client granted -- the over-delivery a real
+broker sometimes does.  It writes its port to --port-file, and after each
+flow "flows=N max_credit=C negative=X" (credit as the client sent it; X
+counts values of 2^31 and more, i.e. a negative credit wrapped) to
+--stats-file.
 """
 import argparse
 import json
 import os
+import socket
+import struct
 import sys
+import threading
 import time
 
-from proton import Message
+from proton import Data, Described, Message, uint
 from proton.utils import BlockingConnection
 
 
@@ -38,15 +54,26 @@ def send(conn, a):
         with open(a.body_file) as f:
             body = f.read()
     now_ms = int(time.time() * 1000)
-    for i in range(a.n):
-        cid = "%s-%d" % (a.prefix, i)
-        b = body.replace("@CID@", cid) if body is not None else json.dumps({"n": i})
-        m = Message(body=b, reply_to="/queue/replies", correlation_id=cid, id="m-" + cid)
+
+    def one(cid, reply_to):
+        if a.amqp_map:
+            b = {"id": cid, "op": "health"}  # an AMQP map, not a JSON text
+        elif a.body_bytes:
+            head = b'{"v": 1, "id": "' + cid.encode() + b'", "op": "health", "params": {}, "pad": "'
+            b = head + b"x" * max(a.body_bytes - len(head) - 2, 0) + b'"}'
+        else:
+            b = body.replace("@CID@", cid) if body is not None else json.dumps({"n": cid})
+        m = Message(body=b, reply_to=reply_to, correlation_id=cid, id="m-" + cid)
         if a.ttl:
             m.ttl = a.ttl / 1000.0
         if a.expired:
             m.expiry_time = (now_ms - 60000) / 1000.0  # an hour-old deadline: already past
-        snd.send(m, timeout=30)
+        snd.send(m, timeout=60)
+
+    for i in range(a.n):
+        if a.poison_at is not None and i == a.poison_at:
+            one("%s-poison" % a.prefix, a.poison_reply_to)
+        one("%s-%d" % (a.prefix, i), a.reply_to)
     # No snd.close(): RabbitMQ 3.10 does not answer a closing detach, the
     # blocking API would wait for it; the connection close ends the link.
 
@@ -88,9 +115,106 @@ def collect(conn, a):
     return 0 if len(seen) == a.n and dups == 0 and uncorrelated == 0 else 1
 
 
+# ---- inflate-credit: a relay that makes the broker over-deliver ----
+
+FLOW = 0x13
+
+
+def _relay(src, dst, rewrite):
+    """Copies src to dst; AMQP frames (after the protocol headers) go
+    through rewrite(frame) -> frame."""
+    buf = b""
+    headers = 0
+    try:
+        while True:
+            chunk = src.recv(65536)
+            if not chunk:
+                break
+            if rewrite is None:
+                dst.sendall(chunk)
+                continue
+            buf += chunk
+            out = b""
+            while True:
+                if buf[:4] == b"AMQP":
+                    if len(buf) < 8:
+                        break
+                    out += buf[:8]
+                    buf = buf[8:]
+                    headers += 1
+                    continue
+                if len(buf) < 8:
+                    break
+                size = struct.unpack(">I", buf[:4])[0]
+                if len(buf) < size:
+                    break
+                frame, buf = buf[:size], buf[size:]
+                out += rewrite(frame) if headers >= 2 else frame  # SASL frames untouched
+            if out:
+                dst.sendall(out)
+    except OSError:
+        pass
+    for s in (src, dst):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def inflate_credit(a):
+    host, port = a.to.rsplit(":", 1)
+    stats = {"flows": 0, "max_credit": 0, "negative": 0}
+    lock = threading.Lock()
+
+    def rewrite(frame):
+        doff, ftype = frame[4], frame[5]
+        body = frame[doff * 4:]
+        if ftype != 0 or not body:
+            return frame
+        d = Data()
+        n = d.decode(body)
+        d.rewind()
+        d.next()
+        perf = d.get_object()
+        if not isinstance(perf, Described) or perf.descriptor != FLOW or len(perf.value) < 7:
+            return frame
+        fields = list(perf.value)
+        credit = fields[6]
+        if fields[4] is None or credit is None:
+            return frame  # a session flow, no link
+        with lock:
+            stats["flows"] += 1
+            stats["max_credit"] = max(stats["max_credit"], int(credit))
+            if int(credit) >= 2 ** 31:
+                stats["negative"] += 1
+            with open(a.stats_file, "w") as f:
+                f.write("flows=%d max_credit=%d negative=%d\n" % (stats["flows"], stats["max_credit"],
+                                                                   stats["negative"]))
+        if int(credit) == 0:
+            return frame
+        fields[6] = uint(int(credit) + a.extra)
+        e = Data()
+        e.put_object(Described(perf.descriptor, fields))
+        nbody = e.encode() + body[n:]
+        head = frame[4:doff * 4]
+        return struct.pack(">I", 4 + len(head) + len(nbody)) + head + nbody
+
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    with open(a.port_file, "w") as f:
+        f.write("%d\n" % ls.getsockname()[1])
+    while True:
+        c, _ = ls.accept()
+        u = socket.create_connection((host, int(port)))
+        threading.Thread(target=_relay, args=(c, u, rewrite), daemon=True).start()
+        threading.Thread(target=_relay, args=(u, c, None), daemon=True).start()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["send", "collect", "roundtrip"])
+    p.add_argument("cmd", choices=["send", "collect", "roundtrip", "inflate-credit"])
     p.add_argument("--n", type=int, default=1)
     p.add_argument("--prefix", default="c")
     p.add_argument("--body")
@@ -100,7 +224,19 @@ def main():
     p.add_argument("--timeout", type=float, default=30)
     p.add_argument("--linger", type=float, default=1.0)
     p.add_argument("--out")
+    p.add_argument("--reply-to", default="/queue/replies")
+    p.add_argument("--poison-at", type=int)
+    p.add_argument("--poison-reply-to")
+    p.add_argument("--body-bytes", type=int, default=0)
+    p.add_argument("--amqp-map", action="store_true")
+    p.add_argument("--to")
+    p.add_argument("--extra", type=int, default=3)
+    p.add_argument("--port-file")
+    p.add_argument("--stats-file")
     a = p.parse_args()
+    if a.cmd == "inflate-credit":
+        inflate_credit(a)
+        return 0
     conn = connect()
     rc = 0
     if a.cmd in ("send", "roundtrip"):

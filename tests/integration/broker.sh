@@ -6,6 +6,8 @@
 #                        (a CA and server certificate made here with openssl); a
 #                        PLAIN user; queues "requests" and "replies".
 #   broker_stop / broker_restart / broker_kill_beam
+#   broker_queue_depth NAME / broker_queue_names / broker_purge NAME
+#   broker_dead_letter QUEUE DLQ   rejected messages of QUEUE go to DLQ
 #   proxy_start DIR NAME [USER:PASS]   tinyproxy allowing CONNECT to the broker's ports
 #   proxy_stop NAME
 #
@@ -167,6 +169,16 @@ broker_queue_depth() { # NAME -> "ready unacked"
 
 broker_purge() { broker_ctl purge_queue "$1" >/dev/null 2>&1; }
 
+broker_queue_names() { broker_ctl list_queues -q --no-table-headers name 2>/dev/null | sort; }
+
+# broker_dead_letter QUEUE DLQ: declares DLQ and a policy that dead-letters
+# what is rejected on QUEUE into it (through the default exchange).
+broker_dead_letter() {
+    broker_declare_queue "$2" || return 1
+    broker_ctl set_policy "dlx-$1" "^$1\$" "{\"dead-letter-exchange\":\"\",\"dead-letter-routing-key\":\"$2\"}" \
+        --apply-to queues >/dev/null 2>&1 || broker_die "rabbitmqctl set_policy (dead-lettering $1 into $2) failed"
+}
+
 broker_beam_pid() { cat "$BROKER_DIR/rabbit.pid" 2>/dev/null; }
 
 # SIGTERM to the beam process, wait for it to go.
@@ -181,9 +193,14 @@ broker_stop_beam() {
     rm -f "$BROKER_DIR/rabbit.pid"
 }
 
+# The fixture queues are not durable (broker_declare_queue), so a restart
+# loses them: they are declared again, as a real deployment's durable queues
+# would still be there.  The bridge never creates them (its replies go to
+# /amq/queue/NAME, which does not declare).
 broker_restart() {
     broker_stop_beam
-    broker_launch
+    broker_launch || return 1
+    broker_declare_queue requests && broker_declare_queue replies
 }
 
 broker_stop() {

@@ -542,8 +542,8 @@ static adb_auth_reason auth_check(adb_auth *a, const char *user, const char *pas
     return reason;
 }
 
-/* AD's threshold 5, the bridge's 3: five wrong attempts through the bridge
- * reach AD only three times, the account is not locked, and after the
+/* AD's threshold 5, the bridge's 3 (margin 2): five different wrong
+ * passwords through the bridge reach AD only three times, the account is not locked, and after the
  * window the right password works. */
 static void test_smart_lockout(void **state)
 {
@@ -563,7 +563,12 @@ static void test_smart_lockout(void **state)
     lockout_now = t0 = time(NULL);
     for (int i = 0; i < 5; i++) {
         time_t r_at = 0;
-        adb_auth_reason r = auth_check(a, user, "Wrong-Passw0rd-1", &r_at);
+        char wrong[32];
+        adb_auth_reason r;
+        /* A different wrong password each time: a repeated one is answered
+         * from memory and would never reach AD. */
+        snprintf(wrong, sizeof wrong, "Wrong-Passw0rd-%d", i);
+        r = auth_check(a, user, wrong, &r_at);
         if (r == ADB_AUTH_LOCKED_BY_BRIDGE) {
             refused++;
             retry = r_at;

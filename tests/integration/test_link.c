@@ -8,9 +8,16 @@
  * Configuration from the environment (the broker section the daemon reads
  * from its JSON file): LINK_URL, LINK_ADDRESS, LINK_USER, LINK_PASSWORD_FILE,
  * LINK_MECHS, LINK_CA, LINK_PROXY_HOST, LINK_PROXY_PORT, LINK_PROXY_CRED,
- * LINK_WORKERS, LINK_DELAY_MS (each echo sleeps this long), LINK_RECONNECT_MAX_S.
+ * LINK_WORKERS, LINK_DELAY_MS (each echo sleeps this long), LINK_RECONNECT_MAX_S,
+ * LINK_DELIVERY_LIMIT.
  *
- * The echo reply is JSON: {"pid", "redelivered", "expired", "len", "body"}. */
+ * The echo reply is JSON: {"pid", "redelivered", "deliveries", "expired",
+ * "len", "body"}; for a request too large to be taken whole (no body) it is
+ * {"pid", "oversize": true, "len"}.  A body holding @GIVEBACK@ is not
+ * answered (adb_link_complete with no reply: the link gives it back).  Each
+ * job prints "job message_id=... deliveries=N" on stdout, and the state line
+ * (SIGUSR1, SIGTERM) carries the link's counters and max_busy, the most
+ * jobs handed to the workers and not yet completed at any one time. */
 #include "config.h"
 
 #include <adbridge/link.h>
@@ -47,6 +54,7 @@ static void broker_from_env(adb_broker_config *b)
     b->workers = env("LINK_WORKERS") != NULL ? (unsigned)atoi(env("LINK_WORKERS")) : 2;
     b->reconnect_max_s = env("LINK_RECONNECT_MAX_S") != NULL ? (unsigned)atoi(env("LINK_RECONNECT_MAX_S")) : 4;
     b->max_message_bytes = 65536;
+    b->delivery_limit = env("LINK_DELIVERY_LIMIT") != NULL ? (unsigned)atoi(env("LINK_DELIVERY_LIMIT")) : 0;
 }
 
 /* ---- a tiny job queue and echo workers ---- */
@@ -59,15 +67,26 @@ typedef struct queue {
     bool stop;
     adb_link *link;
     int delay_ms;
+    unsigned busy, max_busy;       /* submitted, not yet completed */
 } queue;
+
+static void finish(queue *q, adb_link_job *job, const char *reply, size_t len)
+{
+    pthread_mutex_lock(&q->lock);
+    q->busy--;
+    pthread_mutex_unlock(&q->lock);
+    adb_link_complete(q->link, job, reply, len);
+}
 
 static void submit(void *arg, adb_link_job *job)
 {
     queue *q = arg;
     pthread_mutex_lock(&q->lock);
+    if (++q->busy > q->max_busy)
+        q->max_busy = q->busy;
     if (q->n == 1024) { /* cannot happen with credit <= workers; never lose a job */
         pthread_mutex_unlock(&q->lock);
-        adb_link_complete(q->link, job, NULL, 0);
+        finish(q, job, NULL, 0);
         return;
     }
     q->items[(q->head + q->n++) % 1024] = job;
@@ -100,18 +119,27 @@ static void *echo_worker(void *arg)
         pthread_mutex_unlock(&q->lock);
 
         rq = adb_link_job_request(job);
+        printf("job message_id=%s deliveries=%u\n", rq->message_id, rq->deliveries);
         clock_gettime(CLOCK_REALTIME, &now);
         now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
         if (q->delay_ms > 0 && !(rq->expiry_unix_ms != 0 && rq->expiry_unix_ms <= now_ms))
             usleep((useconds_t)q->delay_ms * 1000);
-        o = json_pack("{s:i, s:b, s:b, s:I, s:s%}", "pid", (int)getpid(), "redelivered", rq->redelivered,
-                      "expired", rq->expiry_unix_ms != 0 && rq->expiry_unix_ms <= now_ms, "len", (json_int_t)rq->len,
-                      "body", (const char *)rq->body, rq->len);
+        if (rq->body == NULL) {
+            o = json_pack("{s:i, s:b, s:I}", "pid", (int)getpid(), "oversize", 1, "len", (json_int_t)rq->len);
+        } else if (memmem(rq->body, rq->len, "@GIVEBACK@", 10) != NULL) {
+            finish(q, job, NULL, 0);
+            continue;
+        } else {
+            o = json_pack("{s:i, s:b, s:i, s:b, s:I, s:s%}", "pid", (int)getpid(), "redelivered", rq->redelivered,
+                          "deliveries", (int)rq->deliveries, "expired",
+                          rq->expiry_unix_ms != 0 && rq->expiry_unix_ms <= now_ms, "len", (json_int_t)rq->len,
+                          "body", (const char *)rq->body, rq->len);
+        }
         if (o == NULL) /* not UTF-8: echo without the body */
             o = json_pack("{s:i, s:b, s:I}", "pid", (int)getpid(), "redelivered", rq->redelivered, "len",
                           (json_int_t)rq->len);
         text = json_dumps(o, JSON_COMPACT);
-        adb_link_complete(q->link, job, text, text != NULL ? strlen(text) : 0);
+        finish(q, job, text, text != NULL ? strlen(text) : 0);
         free(text);
         json_decref(o);
     }
@@ -126,6 +154,7 @@ static int cmd_serve(const adb_broker_config *b, adb_logger *lg)
     adb_error err = { 0 };
     adb_link_state st;
     sigset_t sigs;
+    unsigned max_busy;
     int sig;
 
     pthread_mutex_init(&q.lock, NULL);
@@ -149,12 +178,18 @@ static int cmd_serve(const adb_broker_config *b, adb_logger *lg)
         if (sigwait(&sigs, &sig) != 0)
             continue;
         adb_link_state_get(q.link, &st);
+        pthread_mutex_lock(&q.lock);
+        max_busy = q.max_busy;
+        pthread_mutex_unlock(&q.lock);
         printf("state status=%s connects=%llu failures=%llu received=%llu redelivered=%llu replied=%llu "
-               "released=%llu rejected=%llu dropped=%llu in_flight=%u last_error=\"%s\"\n",
+               "released=%llu rejected=%llu dropped=%llu delivery_limited=%llu oversize=%llu reply_retries=%llu "
+               "overdelivered=%llu in_flight=%u max_busy=%u last_error=\"%s\"\n",
                adb_link_status_name(st.status), (unsigned long long)st.connects, (unsigned long long)st.failures,
                (unsigned long long)st.received, (unsigned long long)st.redelivered, (unsigned long long)st.replied,
                (unsigned long long)st.released, (unsigned long long)st.rejected, (unsigned long long)st.dropped,
-               st.in_flight, st.last_error);
+               (unsigned long long)st.delivery_limited, (unsigned long long)st.oversize,
+               (unsigned long long)st.reply_retries, (unsigned long long)st.overdelivered, st.in_flight, max_busy,
+               st.last_error);
         fflush(stdout);
         if (sig != SIGUSR1)
             break;

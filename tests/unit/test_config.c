@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 static adb_code parse(const char *json, adb_config **cfg, adb_error *err)
@@ -70,11 +71,12 @@ static void test_sections(void **state)
         "{\"domains\": [{\"name\": \"a.test\"}],"
         " \"ldap\": {\"tls\": \"ldaps\", \"ca_file\": \"/etc/ssl/ad-ca.pem\"},"
         " \"auth\": {\"lockout_threshold\": 2, \"lockout_window_s\": 600, \"allow_plaintext_password\": true,"
+        " \"lockout_margin\": 3, \"allow_privileged\": true, \"refuse_groups\": [\"ADB\\\\Helpdesk\", \"S-1-5-21-1-2-3-1500\"],"
         "  \"key_grace_s\": 3600},"
         " \"broker\": {\"url\": \"amqps://bus.example.net:5671\", \"address\": \"site1.requests\","
         "  \"sasl_mechanisms\": \"PLAIN\", \"username\": \"bridge\", \"password_file\": \"/etc/adbridge/broker.pw\","
         "  \"ca_file\": \"/etc/ssl/bus-ca.pem\", \"max_message_bytes\": 131072, \"workers\": 8,"
-        "  \"reconnect_max_s\": 30, \"proxy\": {\"host\": \"proxy.corp\", \"port\": 3128,"
+        "  \"reconnect_max_s\": 30, \"delivery_limit\": 3, \"proxy\": {\"host\": \"proxy.corp\", \"port\": 3128,"
         "  \"credentials_file\": \"/etc/adbridge/proxy.cred\"}}}";
     adb_config *cfg;
     adb_error err = { 0 };
@@ -87,12 +89,17 @@ static void test_sections(void **state)
     assert_int_equal(cfg->auth.lockout_window_s, 600);
     assert_true(cfg->auth.allow_plaintext_password);
     assert_int_equal(cfg->auth.key_grace_s, 3600);
+    assert_int_equal(cfg->auth.lockout_margin, 3);
+    assert_true(cfg->auth.allow_privileged);
+    assert_int_equal(cfg->auth.n_refuse_groups, 2);
+    assert_string_equal(cfg->auth.refuse_groups[0], "ADB\\Helpdesk");
     assert_string_equal(cfg->broker.url, "amqps://bus.example.net:5671");
     assert_string_equal(cfg->broker.address, "site1.requests");
     assert_string_equal(cfg->broker.username, "bridge");
     assert_int_equal(cfg->broker.max_message_bytes, 131072);
     assert_int_equal(cfg->broker.workers, 8);
     assert_int_equal(cfg->broker.reconnect_max_s, 30);
+    assert_int_equal(cfg->broker.delivery_limit, 3);
     assert_string_equal(cfg->broker.proxy.host, "proxy.corp");
     assert_int_equal(cfg->broker.proxy.port, 3128);
     assert_string_equal(cfg->broker.proxy.credentials_file, "/etc/adbridge/proxy.cred");
@@ -103,10 +110,14 @@ static void test_sections(void **state)
     assert_int_equal(cfg->ldap.tls, ADB_LDAP_TLS_OFF);
     assert_false(cfg->auth.allow_plaintext_password);
     assert_int_equal(cfg->auth.key_grace_s, 7L * 24 * 3600);
+    assert_int_equal(cfg->auth.lockout_margin, 2);
+    assert_false(cfg->auth.allow_privileged);
+    assert_int_equal(cfg->auth.n_refuse_groups, 0);
     assert_null(cfg->broker.url);
     assert_int_equal(cfg->broker.workers, 4);
     assert_int_equal(cfg->broker.max_message_bytes, 65536);
     assert_int_equal(cfg->broker.max_reply_bytes, 262144);
+    assert_int_equal(cfg->broker.delivery_limit, 5);
     adb_config_free(cfg);
 
     assert_int_equal(parse("{\"domains\": [{\"name\": \"a.test\"}], \"broker\": {\"url\": \"amqp://10.0.0.1\"}}",
@@ -150,6 +161,8 @@ static void test_refusals(void **state)
         { D ", \"auth\": {\"lockout_threshold\": -1}}", "$.auth.lockout_threshold: must be an integer" },
         { D ", \"auth\": {\"allow_plaintext_password\": 1}}", "$.auth.allow_plaintext_password: must be true" },
         { D ", \"auth\": []}", "$.auth: must be an object" },
+        { D ", \"auth\": {\"lockout_margin\": 0}}", "$.auth.lockout_margin: must be an integer" },
+        { D ", \"auth\": {\"refuse_groups\": [\"\"]}}", "$.auth.refuse_groups[0]: not a valid group SID or name" },
         { D ", \"broker\": {}}", "$.broker.url: required field is missing" },
         { D ", \"broker\": {\"url\": \"http://x\"}}", "must start with amqp:// or amqps://" },
         { D ", \"broker\": {\"url\": \"amqps://u:p@x\"}}", "must not carry credentials" },
@@ -160,6 +173,8 @@ static void test_refusals(void **state)
         { D ", \"broker\": {\"url\": \"amqp://x\", \"username\": \"u\"}}", "go together" },
         { D ", \"broker\": {\"url\": \"amqp://x\", \"ca_file\": \"/ca\"}}", "need an amqps:// url" },
         { D ", \"broker\": {\"url\": \"amqp://x\", \"workers\": 0}}", "$.broker.workers: must be an integer from 1" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"delivery_limit\": 0}}",
+          "$.broker.delivery_limit: must be an integer from 1" },
         { D ", \"broker\": {\"url\": \"amqp://x\", \"proxy\": {\"host\": \"p\"}}}", "$.broker.proxy.port: required" },
         { D ", \"broker\": {\"url\": \"amqp://x\", \"proxy\": {\"host\": \"p\", \"port\": 70000}}}",
           "$.broker.proxy.port: must be an integer" },
@@ -186,6 +201,31 @@ static void test_load_missing_file(void **state)
     assert_int_equal(adb_config_load("/nonexistent/adbridge.json", &cfg, &err), ADB_E_CONFIG);
     assert_non_null(strstr(err.message, "/nonexistent/adbridge.json"));
     assert_non_null(strstr(err.message, "ADBRIDGE_CONFIG"));
+}
+
+/* --config pointing at a secret file by mistake: the error names the file,
+ * the line and the kind of error, never its content. */
+static void test_error_quotes_no_content(void **state)
+{
+    static const char *const texts[] = { "hunter2\n", "user:hunter2", "{\"a\": hunter2}", "\"hunter2\xff\"" };
+    char path[] = "/tmp/adb-config-secret-XXXXXX";
+    adb_config *cfg;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        adb_error err = { 0 };
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, texts[i], strlen(texts[i])), (ssize_t)strlen(texts[i]));
+        close(fd);
+        assert_int_equal(adb_config_load(path, &cfg, &err), ADB_E_CONFIG);
+        print_message("# %s\n", err.message);
+        assert_non_null(strstr(err.message, path));
+        assert_non_null(strstr(err.message, "line 1"));
+        assert_null(strstr(err.message, "hunter"));
+        unlink(path);
+        memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+    }
 }
 
 static void test_path_resolution(void **state)
@@ -220,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_sections),
         cmocka_unit_test(test_load_missing_file),
+        cmocka_unit_test(test_error_quotes_no_content),
         cmocka_unit_test(test_path_resolution),
         cmocka_unit_test(test_dns_name_valid),
     };

@@ -1,11 +1,15 @@
 /* "Use for subscriptions" flags: configuration defaults, atomic persistence,
- * reload, corrupt state files, failure leaves everything unchanged. */
+ * reload, corrupt state files, failure leaves everything unchanged; and one
+ * view of them: the locator asks this module, so concurrent changes cannot
+ * leave the two disagreeing. */
 #include "config.h"
 
 #include <adbridge/fileio.h>
+#include <adbridge/locator.h>
 #include <adbridge/subscriptions.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,18 +47,23 @@ static int reset(void **state)
     return 0;
 }
 
-static adb_config *config_in(const char *state_dir)
+/* A configuration with state_dir and domains (a JSON array). */
+static adb_config *config_of(const char *state_dir, const char *domains)
 {
-    char text[512];
+    char text[1024];
     adb_config *cfg;
     adb_error err = { 0 };
 
-    snprintf(text, sizeof text,
-             "{\"state_dir\": \"%s\", \"domains\": [{\"name\": \"adb.test\", \"use_for_subscriptions\": true},"
-             " {\"name\": \"partner.test\"}]}", state_dir);
+    snprintf(text, sizeof text, "{\"state_dir\": \"%s\", \"domains\": %s}", state_dir, domains);
     if (adb_config_parse(text, strlen(text), "test", &cfg, &err) != ADB_OK)
         fail_msg("config: %s", err.message);
     return cfg;
+}
+
+static adb_config *config_in(const char *state_dir)
+{
+    return config_of(state_dir, "[{\"name\": \"adb.test\", \"use_for_subscriptions\": true},"
+                                " {\"name\": \"partner.test\"}]");
 }
 
 static int count_entries(void)
@@ -206,6 +215,128 @@ static void test_corrupt_files(void **state)
     adb_config_free(cfg);
 }
 
+/* The locator's view of domain (its health row's flag): 1, 0, or -1 when
+ * it has no row.  Safe on any thread (it asserts nothing). */
+static int locator_says(adb_locator *loc, const char *domain)
+{
+    adb_dc_health rows[8];
+    size_t n = adb_locator_health(loc, rows, 8);
+
+    for (size_t i = 0; i < n && i < 8; i++)
+        if (strcmp(rows[i].domain, domain) == 0)
+            return rows[i].enabled;
+    return -1;
+}
+
+/* A locate of a domain its owner disabled is refused before any DNS query
+ * or ping (this test has no network); the change holds at once. */
+static void test_locator_asks_the_owner(void **state)
+{
+    adb_config *cfg = config_in(dir);
+    adb_subscriptions *s;
+    adb_locator *loc;
+    adb_dc_list list;
+    adb_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(adb_subscriptions_open(cfg, &s, &err), ADB_OK);
+    assert_int_equal(adb_locator_new_with_subscriptions(cfg, s, NULL, &loc, &err), ADB_OK);
+    assert_int_equal(locator_says(loc, "adb.test"), 1);
+    assert_int_equal(locator_says(loc, "partner.test"), 0);
+    assert_int_equal(adb_subscriptions_set(s, "adb.test", false, &err), ADB_OK);
+    assert_int_equal(locator_says(loc, "adb.test"), 0);
+    assert_int_equal(adb_locator_get(loc, "adb.test", ADB_LOCATE_DEFAULT, NULL, &list, &err),
+                     ADB_E_DOMAIN_NOT_ENABLED);
+    assert_non_null(strstr(err.message, "not marked \"use for subscriptions\""));
+    /* Not configured: refused whatever a flag says. */
+    assert_int_equal(adb_subscriptions_set(s, "child.adb.test", true, &err), ADB_OK);
+    assert_int_equal(adb_locator_get(loc, "child.adb.test", ADB_LOCATE_DEFAULT, NULL, &list, &err),
+                     ADB_E_DOMAIN_NOT_ENABLED);
+    assert_non_null(strstr(err.message, "not in the configuration"));
+    adb_locator_free(loc);
+    adb_subscriptions_free(s);
+    /* A stand-alone locator: the configuration's values, the state file unread. */
+    assert_int_equal(adb_locator_new(cfg, NULL, &loc, &err), ADB_OK);
+    assert_int_equal(locator_says(loc, "adb.test"), 1);
+    adb_locator_free(loc);
+    adb_config_free(cfg);
+}
+
+enum { WRITERS = 4, ROUNDS = 60 };
+
+typedef struct hammer {
+    adb_subscriptions *s;
+    adb_locator *loc;
+    unsigned seed;
+    int failures;
+} hammer;
+
+/* Sets the two shared domains to random values, as concurrent
+ * domains.configure requests would. */
+static void *write_shared(void *arg)
+{
+    hammer *h = arg;
+
+    for (int i = 0; i < ROUNDS; i++) {
+        adb_error err = { 0 };
+        const char *domain = rand_r(&h->seed) % 2 ? "adb.test" : "partner.test";
+        if (adb_subscriptions_set(h->s, domain, rand_r(&h->seed) % 2, &err) != ADB_OK)
+            h->failures++;
+    }
+    return NULL;
+}
+
+/* The only writer of child.adb.test: after each change both views must
+ * already show it (there is no second step that could lag). */
+static void *write_own(void *arg)
+{
+    hammer *h = arg;
+
+    for (int i = 0; i < ROUNDS; i++) {
+        adb_error err = { 0 };
+        int on = i % 2 == 0;
+        if (adb_subscriptions_set(h->s, "child.adb.test", on, &err) != ADB_OK
+            || adb_subscriptions_enabled(h->s, "child.adb.test") != on || locator_says(h->loc, "child.adb.test") != on)
+            h->failures++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_changes_leave_one_view(void **state)
+{
+    static const char *const domains[] = { "adb.test", "partner.test", "child.adb.test" };
+    adb_config *cfg = config_of(dir, "[{\"name\": \"adb.test\", \"use_for_subscriptions\": true},"
+                                     " {\"name\": \"partner.test\"}, {\"name\": \"child.adb.test\"}]");
+    adb_subscriptions *s, *reread;
+    adb_locator *loc;
+    hammer h[WRITERS + 1];
+    pthread_t th[WRITERS + 1];
+    adb_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(adb_subscriptions_open(cfg, &s, &err), ADB_OK);
+    assert_int_equal(adb_locator_new_with_subscriptions(cfg, s, NULL, &loc, &err), ADB_OK);
+    for (unsigned i = 0; i <= WRITERS; i++) {
+        h[i] = (hammer){ s, loc, 7919 * (i + 1), 0 };
+        assert_int_equal(pthread_create(&th[i], NULL, i < WRITERS ? write_shared : write_own, &h[i]), 0);
+    }
+    for (unsigned i = 0; i <= WRITERS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(h[i].failures, 0);
+    }
+    /* Memory, the locator and the file (read back as a restart would) agree. */
+    assert_int_equal(adb_subscriptions_open(cfg, &reread, &err), ADB_OK);
+    for (size_t i = 0; i < 3; i++) {
+        int on = adb_subscriptions_enabled(s, domains[i]);
+        assert_int_equal(locator_says(loc, domains[i]), on);
+        assert_int_equal(adb_subscriptions_enabled(reread, domains[i]), on);
+    }
+    adb_subscriptions_free(reread);
+    adb_locator_free(loc);
+    adb_subscriptions_free(s);
+    adb_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +345,8 @@ int main(void)
         cmocka_unit_test_setup(test_invalid_names, reset),
         cmocka_unit_test_setup(test_write_failure_changes_nothing, reset),
         cmocka_unit_test_setup(test_corrupt_files, reset),
+        cmocka_unit_test_setup(test_locator_asks_the_owner, reset),
+        cmocka_unit_test_setup(test_concurrent_changes_leave_one_view, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,28 @@
+/* jansson, the way adbridge uses it safely.
+ *
+ * Request bodies can hold a plaintext password (where the configuration
+ * allows one) and a configuration path can point at a secret file by
+ * mistake: neither may outlive its use in freed heap memory or reach an
+ * error message.  So: every block jansson frees is wiped first, and a parse
+ * error is described by its kind and position, never by jansson's text,
+ * which quotes the input ("... near 'hunter2'", "unable to decode byte 0x..."). */
+#ifndef ADBRIDGE_JSON_H
+#define ADBRIDGE_JSON_H
+
+#include <jansson.h>
+
+/* Installs jansson's process-wide allocator: malloc, and a free that wipes
+ * the block's whole usable size (malloc_usable_size) before handing it to
+ * release (NULL: free(3)).  No size header: json_dumps' results stay
+ * ordinary malloc blocks that callers free with free(3).  Call once at the
+ * start of a program, before any other jansson call and before threads
+ * start (jansson does not lock its allocator).  Tests pass a release that
+ * inspects each wiped block before freeing it. */
+void adb_json_wipe_install(void (*release)(void *p));
+
+/* What kind of error a failed json_load* reported ("invalid UTF-8",
+ * "unexpected end of input", ...): a constant text that never quotes the
+ * input.  Callers add e->line and e->column. */
+const char *adb_json_error_kind(const json_error_t *e);
+
+#endif

@@ -1,0 +1,264 @@
+/* A user's groups: adb_dir_groups_of (see include/adbridge/directory.h).
+ *
+ * tokenGroups gives the transitive closure within the user's forest,
+ * primary group included, in one read; its SIDs are resolved in batches.
+ * Groups of other forests that hold the user or one of its groups through
+ * foreign security principals are found by searching each enabled domain's
+ * ForeignSecurityPrincipals container, then the groups that contain those,
+ * until nothing new turns up.  The answer is cached whole. */
+#include "config.h"
+
+#include "dir_internal.h"
+
+#include <adbridge/filter.h>
+#include <adbridge/strmap.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* SIDs, each once. */
+typedef struct sid_collect {
+    adb_sid *v;
+    size_t n, cap;
+} sid_collect;
+
+static void sids_reset(void *arg)
+{
+    sid_collect *s = arg;
+
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+static adb_code sids_add(sid_collect *s, const adb_sid *sid, adb_error *err)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (adb_sid_equal(&s->v[i], sid))
+            return ADB_OK;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 32;
+        adb_sid *grown = realloc(s->v, cap * sizeof *grown);
+        if (grown == NULL)
+            return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+        s->v = grown;
+        s->cap = cap;
+    }
+    s->v[s->n++] = *sid;
+    return ADB_OK;
+}
+
+static adb_code on_token_groups(const adb_ldap_entry *e, void *arg, adb_error *err)
+{
+    struct berval **v = adb_ldap_entry_values(e, "tokenGroups");
+    adb_code rc = ADB_OK;
+
+    for (size_t i = 0; rc == ADB_OK && v != NULL && v[i] != NULL; i++) {
+        adb_sid sid;
+        if ((rc = adb_sid_decode(v[i]->bv_val, v[i]->bv_len, &sid, err)) == ADB_OK)
+            rc = sids_add(arg, &sid, err);
+    }
+    return rc;
+}
+
+static adb_code on_dn(const adb_ldap_entry *e, void *arg, adb_error *err)
+{
+    char *dn = strdup(e->dn);
+    return dir_items_add(arg, dn, err);
+}
+
+/* Groups of domain td that contain any of dns, directly or through other
+ * groups of td (breadth first, one OR search per batch and level). */
+static adb_code groups_containing(adb_dir *d, const adb_topo_domain *td, const dir_items *dns, adb_object_list *out,
+                                  adb_error *err)
+{
+    adb_strmap seen = { 0 };
+    dir_items frontier = { 0 };
+    adb_code rc = ADB_OK;
+
+    for (size_t i = 0; rc == ADB_OK && i < dns->n; i++)
+        rc = dir_items_add(&frontier, strdup(dns->v[i]), err);
+    while (rc == ADB_OK && frontier.n > 0) {
+        dir_items terms = { 0 }, next = { 0 };
+        adb_object_list found = { 0 };
+        for (size_t i = 0; rc == ADB_OK && i < frontier.n; i++) {
+            char *item = NULL;
+            if ((rc = adb_filter_build(&item, err, "(member=%v)", frontier.v[i])) == ADB_OK)
+                rc = dir_items_add(&terms, item, err);
+        }
+        if (rc == ADB_OK)
+            rc = dir_search_batches(d, td, &terms, "(objectClass=group)", &found, err);
+        for (size_t i = 0; rc == ADB_OK && i < found.n; i++) {
+            char key[DIR_KEY_MAX];
+            int added;
+            dir_member_key(key, sizeof key, found.items[i]);
+            if ((added = adb_strmap_put(&seen, key, NULL)) < 0)
+                rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
+            else if (added > 0 && (rc = adb_object_list_add(out, found.items[i], err)) == ADB_OK)
+                rc = dir_items_add(&next, strdup(found.items[i]->dn), err);
+        }
+        adb_object_list_clear(&found);
+        dir_items_clear(&terms);
+        dir_items_clear(&frontier);
+        frontier = next;
+    }
+    dir_items_clear(&frontier);
+    adb_strmap_clear(&seen);
+    return rc;
+}
+
+static const char *forest_of_sid(const adb_topology *t, const adb_sid *sid)
+{
+    const adb_topo_domain *td = adb_topology_domain_of_sid(t, sid);
+    return td != NULL ? td->forest : NULL;
+}
+
+/* Groups of other forests that hold any of sids through foreign security
+ * principals, repeated until nothing new turns up (a partner group can hold
+ * one of ours, which can hold ...). */
+static adb_code foreign_groups(adb_dir *d, const adb_topology *t, sid_collect *sids, adb_strmap *have,
+                               adb_object_list *out, adb_error *err)
+{
+    adb_strmap checked = { 0 };
+    bool grew = true;
+    adb_code rc = ADB_OK;
+    static const char *const sid_attr[] = { "objectSid", NULL };
+
+    while (rc == ADB_OK && grew) {
+        grew = false;
+        for (size_t i = 0; rc == ADB_OK && i < t->n_domains; i++) {
+            const adb_topo_domain *td = &t->domains[i];
+            dir_items terms = { 0 }, fsps = { 0 };
+            adb_object_list groups = { 0 };
+            char base[600];
+            if (!dir_usable(d, td))
+                continue;
+            for (size_t s = 0; rc == ADB_OK && s < sids->n; s++) {
+                const char *forest = forest_of_sid(t, &sids->v[s]);
+                char key[DIR_KEY_MAX], text[ADB_SID_STRING_MAX], *item = NULL;
+                uint8_t bin[ADB_SID_BINARY_MAX];
+                size_t len;
+                if (dir_sid_is_builtin(&sids->v[s])
+                    || (forest != NULL && td->forest != NULL && strcasecmp(forest, td->forest) == 0))
+                    continue;   /* same forest: tokenGroups covered it */
+                adb_sid_format(&sids->v[s], text, sizeof text, NULL);
+                snprintf(key, sizeof key, "%s|%s", td->dns, text);
+                if (adb_strmap_put(&checked, key, NULL) <= 0)
+                    continue;
+                if ((rc = adb_sid_encode(&sids->v[s], bin, sizeof bin, &len, err)) == ADB_OK
+                    && (rc = adb_filter_build(&item, err, "(objectSid=%b)", bin, len)) == ADB_OK)
+                    rc = dir_items_add(&terms, item, err);
+            }
+            snprintf(base, sizeof base, "CN=ForeignSecurityPrincipals,%s", td->nc);
+            for (size_t n = 0; rc == ADB_OK && n < terms.n;) {
+                char *f = dir_batch_filter(&terms, &n, "(objectClass=foreignSecurityPrincipal)");
+                dir_search_op op = { base, ADB_LDAP_SCOPE_ONE, f, sid_attr, on_dn, NULL, &fsps };
+                rc = f != NULL ? dir_run_search(d, td->dns, ADB_POOL_DC, &op, err)
+                               : adb_error_set(err, ADB_E_NOMEM, "out of memory");
+                if (rc == ADB_E_NOT_FOUND) {   /* no ForeignSecurityPrincipals container */
+                    adb_error_clear(err);
+                    rc = ADB_OK;
+                }
+                free(f);
+            }
+            if (rc == ADB_OK && fsps.n > 0)
+                rc = groups_containing(d, td, &fsps, &groups, err);
+            for (size_t g = 0; rc == ADB_OK && g < groups.n; g++) {
+                char key[DIR_KEY_MAX];
+                dir_member_key(key, sizeof key, groups.items[g]);
+                if (adb_strmap_put(have, key, NULL) > 0) {
+                    if ((rc = adb_object_list_add(out, groups.items[g], err)) == ADB_OK && groups.items[g]->has_sid)
+                        rc = sids_add(sids, &groups.items[g]->sid, err);
+                    grew = true;
+                }
+            }
+            adb_object_list_clear(&groups);
+            dir_items_clear(&fsps);
+            dir_items_clear(&terms);
+        }
+    }
+    adb_strmap_clear(&checked);
+    return rc;
+}
+
+adb_code adb_dir_groups_of(adb_dir *d, const char *user, const char *domain, adb_object **user_out,
+                           adb_object_list *out, adb_error *err)
+{
+    adb_object *u = NULL;
+    adb_topology *t = NULL;
+    const adb_topo_domain *ud;
+    sid_collect sids = { 0 };
+    dir_shared_list *sl = NULL;
+    adb_strmap have = { 0 };
+    char key[DIR_KEY_MAX];
+    void *value;
+    adb_code rc;
+    static const char *const token_attrs[] = { "tokenGroups", NULL };
+
+    if (user_out != NULL)
+        *user_out = NULL;
+    if ((rc = dir_get_kind(d, user, domain, ADB_KINDS_USER | ADB_KINDS_COMPUTER, &u, NULL, err)) != ADB_OK)
+        return rc;
+    dir_key_membership(key, sizeof key, "groups-of:", u);
+    if (adb_cache_get(d->cache, key, &value) == ADB_CACHE_HIT) {
+        sl = value;
+        goto answer;
+    }
+    if ((sl = dir_shared_list_new(err)) == NULL) {
+        rc = ADB_E_NOMEM;
+        goto done;
+    }
+    if ((rc = adb_dir_topology(d, false, &t, err)) != ADB_OK)
+        goto done;
+    if ((ud = adb_topology_domain(t, u->domain_dns)) == NULL) {
+        rc = adb_error_set(err, ADB_E_NOT_FOUND, "the domain of %s is not in the topology", u->dn);
+        goto done;
+    }
+    if ((rc = dir_check_usable(d, ud, err)) != ADB_OK)
+        goto done;
+    /* tokenGroups: the transitive closure, primary group included, in one base read. */
+    {
+        dir_search_op op = { u->dn, ADB_LDAP_SCOPE_BASE, "(objectClass=*)", token_attrs, on_token_groups, sids_reset,
+                             &sids };
+        if ((rc = dir_run_search(d, ud->dns, ADB_POOL_DC, &op, err)) != ADB_OK) {
+            adb_error_prefix(err, "reading tokenGroups of %s", u->dn);
+            goto done;
+        }
+    }
+    if (u->primary_group_rid != 0 && u->has_sid) {
+        adb_sid dom, primary;
+        if (adb_sid_split(&u->sid, &dom, NULL, NULL) == ADB_OK
+            && adb_sid_compose(&dom, u->primary_group_rid, &primary, NULL) == ADB_OK
+            && (rc = sids_add(&sids, &primary, err)) != ADB_OK)
+            goto done;
+    }
+    if ((rc = dir_resolve_sids(d, t, sids.v, sids.n, ud, &sl->list, err)) != ADB_OK)
+        goto done;
+    for (size_t i = 0; i < sl->list.n; i++) {
+        dir_member_key(key, sizeof key, sl->list.items[i]);
+        if (adb_strmap_put(&have, key, NULL) < 0) {
+            rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
+            goto done;
+        }
+    }
+    if (u->has_sid && (rc = sids_add(&sids, &u->sid, err)) != ADB_OK)
+        goto done;
+    if ((rc = foreign_groups(d, t, &sids, &have, &sl->list, err)) != ADB_OK)
+        goto done;
+    adb_object_list_sort(&sl->list);
+    dir_key_membership(key, sizeof key, "groups-of:", u);
+    dir_cache_list(d, key, ADB_CACHE_GROUPS_OF, sl);
+answer:
+    for (size_t i = 0; rc == ADB_OK && i < sl->list.n; i++)
+        rc = adb_object_list_add(out, sl->list.items[i], err);
+done:
+    if (rc == ADB_OK && user_out != NULL)
+        *user_out = adb_object_ref(u);
+    dir_list_release(sl);
+    sids_reset(&sids);
+    adb_strmap_clear(&have);
+    adb_topology_unref(t);
+    adb_object_unref(u);
+    return rc;
+}

@@ -1,0 +1,164 @@
+/* PRIVATE to the directory: only src/dir/directory.c and src/dir/dir_*.c
+ * include this header.  The public API is include/adbridge/directory.h.
+ *
+ * What the directory's files share:
+ *   directory.c     the stack (struct adb_dir), topology, which domains an
+ *                   operation may use, pages, the flag, invalidation, stats
+ *   dir_read.c      LDAP searches through the pool, OR-batched filters
+ *   dir_keys.c      cache keys, and putting objects and lists in the cache
+ *   dir_get.c       one object by identifier
+ *   dir_resolve.c   SIDs to objects, in batches (members, groups-of)
+ *   dir_members.c   a group's members
+ *   dir_groups.c    a user's groups (groups-of)
+ *   dir_search.c    people picker
+ *
+ * Each operation reads top to bottom: parse and validate, try the cache, get
+ * the topology, route to domains, run blocking LDAP reads through
+ * adb_pool_run (one retry on the next DC), decode, cache, answer.  LDAP work
+ * is wrapped in small "ops" (a struct of arguments and a function) because
+ * the pool calls back with a connection; every op starts from scratch, as the
+ * pool may run it a second time on another DC. */
+#ifndef ADBRIDGE_DIR_INTERNAL_H
+#define ADBRIDGE_DIR_INTERNAL_H
+
+#include <adbridge/directory.h>
+#include <adbridge/ident.h>
+#include <adbridge/krb.h>
+#include <adbridge/ldap_conn.h>
+#include <adbridge/locator.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+enum {
+    DIR_KEY_MAX = ADB_IDENT_MAX + 320,   /* one cache key */
+    DIR_OBJECT_KEYS_MAX = 6,             /* keys one object can be asked by */
+};
+
+struct adb_dir {
+    const adb_config *cfg;
+    const adb_logger *log;
+    adb_dir_options o;
+    adb_subscriptions *subs;      /* the one owner of "use for subscriptions" */
+    adb_locator *loc;             /* asks subs; keeps no flag of its own */
+    adb_krb *krb;
+    adb_pool *pool;
+    adb_cache *cache;
+    char joined[ADB_DOMAIN_MAX];
+    pthread_mutex_t topo_mu;      /* guards topo, topo_at, topology_reads */
+    pthread_mutex_t refresh_mu;   /* one topology read at a time */
+    adb_topology *topo;
+    time_t topo_at;
+    unsigned long topology_reads;
+};
+
+/* ---- directory.c: which domains an operation may use; pages ---- */
+
+/* Why a domain cannot be used (not enabled, level too old, unreadable), as
+ * an error; ADB_OK when it can. */
+adb_code dir_check_usable(adb_dir *d, const adb_topo_domain *td, adb_error *err);
+/* td is not NULL and can be used. */
+bool dir_usable(adb_dir *d, const adb_topo_domain *td);
+/* Where objects read from td come from (all NULL for td NULL). */
+adb_object_origin dir_origin_of(const adb_topo_domain *td);
+/* Every usable domain of t, in a malloc'd array; domain_not_enabled when none. */
+adb_code dir_all_domains(adb_dir *d, const adb_topology *t, const adb_topo_domain ***out, size_t *n,
+                         adb_error *err);
+/* out->next_cursor: the page after key, bound to the request. */
+adb_code dir_set_next_cursor(adb_dir_page *out, adb_cursor_op op, uint64_t binding, const char *key,
+                             adb_error *err);
+
+/* ---- dir_read.c: LDAP reads through the pool ---- */
+
+typedef adb_code (*dir_entry_fn)(const adb_ldap_entry *e, void *arg, adb_error *err);
+
+/* One search: every entry goes to on_entry; reset (may be NULL) runs first,
+ * as the pool may run the search again on another DC. */
+typedef struct dir_search_op {
+    const char *base;
+    int scope;
+    const char *filter;
+    const char *const *attrs;
+    dir_entry_fn on_entry;
+    void (*reset)(void *arg);
+    void *arg;
+} dir_search_op;
+
+adb_code dir_run_search(adb_dir *d, const char *domain, adb_pool_kind kind, dir_search_op *op, adb_error *err);
+
+/* Objects matching filter under base (NULL: the domain's NC) in the domain
+ * td, appended to out.  Lookups of one object ask for ADB_ATTRS_FULL,
+ * listings for ADB_ATTRS_LIST. */
+adb_code dir_search_objects(adb_dir *d, const adb_topo_domain *td, const char *base, int scope,
+                            const char *filter, adb_attr_set set, adb_object_list *out, adb_error *err);
+
+/* Filter items (each a complete filter from adb_filter_build) to OR together. */
+typedef struct dir_items {
+    char **v;
+    size_t n, cap;
+} dir_items;
+
+/* Takes over item (NULL: out of memory) in every case. */
+adb_code dir_items_add(dir_items *it, char *item, adb_error *err);
+void dir_items_clear(dir_items *it);
+/* "(&(|item item ...)rest)" for it->v[*next ...], as many as fit a batch,
+ * advancing *next; rest is a fixed filter.  NULL when out of memory. */
+char *dir_batch_filter(const dir_items *it, size_t *next, const char *rest);
+/* Objects of td (ADB_ATTRS_LIST) that match one of the items and rest: one
+ * search per batch, appended to out. */
+adb_code dir_search_batches(adb_dir *d, const adb_topo_domain *td, const dir_items *it, const char *rest,
+                            adb_object_list *out, adb_error *err);
+
+/* ---- dir_keys.c: the cache ---- */
+
+/* A cached list of objects, shared by reference between the cache and readers. */
+typedef struct dir_shared_list {
+    int refs;
+    adb_object_list list;
+} dir_shared_list;
+
+/* An empty list holding one reference. */
+dir_shared_list *dir_shared_list_new(adb_error *err);
+void dir_list_release(void *list);
+/* Puts sl in the cache under key (a reference of its own). */
+void dir_cache_list(adb_dir *d, const char *key, adb_cache_kind kind, dir_shared_list *sl);
+
+void dir_lower_into(char *dst, size_t size, const char *src);
+/* S-1-5-32-*: the same SIDs in every domain. */
+bool dir_sid_is_builtin(const adb_sid *sid);
+/* "sid:S-1-..." (BUILTIN SIDs name their domain). */
+void dir_key_sid(char *buf, size_t size, const adb_sid *sid, const char *domain);
+/* The cache key of a query. */
+void dir_key_ident(char *buf, size_t size, const adb_ident *id);
+/* Every key an object can be asked by; returns how many. */
+size_t dir_object_keys(const adb_object *o, char keys[DIR_OBJECT_KEYS_MAX][DIR_KEY_MAX]);
+/* An object's identity among members and groups: its SID key, else its DN key. */
+void dir_member_key(char *buf, size_t size, const adb_object *o);
+/* what ("groups-of:", "members-t:", "members-d:") + the object's member key. */
+void dir_key_membership(char *buf, size_t size, const char *what, const adb_object *o);
+/* Caches o under every key of its own. */
+void dir_cache_object(adb_dir *d, adb_object *o);
+/* Caches o under one more key (a query's). */
+void dir_cache_object_as(adb_dir *d, const char *key, adb_object *o);
+
+/* ---- dir_get.c ---- */
+
+/* Parses id and finds the object, of one of the kinds (ADB_KINDS_* mask). */
+adb_code dir_get_kind(adb_dir *d, const char *id, const char *domain, unsigned kinds, adb_object **out,
+                      adb_object_list *candidates, adb_error *err);
+
+/* ---- dir_resolve.c ---- */
+
+/* Resolves SIDs to objects in their domains (BUILTIN SIDs in builtin_td):
+ * cached ones from the cache, the rest with one OR search per batch.  A SID
+ * whose domain is unknown or not usable becomes a stub. */
+adb_code dir_resolve_sids(adb_dir *d, const adb_topology *t, const adb_sid *sids, size_t n,
+                          const adb_topo_domain *builtin_td, adb_object_list *out, adb_error *err);
+/* Replaces the foreign security principals in list by what their SIDs name
+ * in their own forests. */
+adb_code dir_resolve_fsps(adb_dir *d, const adb_topology *t, adb_object_list *list, adb_error *err);
+
+#endif

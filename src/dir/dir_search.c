@@ -1,0 +1,235 @@
+/* People picker: adb_dir_search (see include/adbridge/directory.h).
+ *
+ * Users and groups whose account name, display name, mail or UPN starts with
+ * the prefix, in every enabled domain, ordered by account name then domain.
+ * A forest is searched once on its global catalog (names and GUIDs only)
+ * when search_gc says so (auto: when two or more of its domains are
+ * enabled), and the page's objects are then read from their DCs by GUID.
+ * Only the best limit+1 candidates after the cursor are kept (the one more
+ * tells whether a next page exists). */
+#include "config.h"
+
+#include "dir_internal.h"
+
+#include <adbridge/filter.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* One candidate: its sort key, and either the object or where to fetch it. */
+typedef struct cand {
+    char *key;
+    adb_object *obj;
+    const adb_topo_domain *td;
+    adb_guid guid;
+} cand;
+
+/* The k smallest keys after `after`, kept sorted. */
+typedef struct topk {
+    cand *v;
+    size_t n, k;
+    const char *after;
+} topk;
+
+static void cand_clear(cand *c)
+{
+    free(c->key);
+    adb_object_unref(c->obj);
+    memset(c, 0, sizeof *c);
+}
+
+/* Takes over c in every case. */
+static adb_code topk_offer(topk *tk, cand *c, adb_error *err)
+{
+    size_t lo = 0, hi = tk->n;
+
+    if (c->key == NULL) {
+        cand_clear(c);
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    }
+    if ((tk->after != NULL && strcmp(c->key, tk->after) <= 0)
+        || (tk->n == tk->k && strcmp(c->key, tk->v[tk->n - 1].key) >= 0)) {
+        cand_clear(c);
+        return ADB_OK;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(tk->v[mid].key, c->key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < tk->n && strcmp(tk->v[lo].key, c->key) == 0) {   /* seen already (GC and DC) */
+        cand_clear(c);
+        return ADB_OK;
+    }
+    if (tk->n == tk->k)
+        cand_clear(&tk->v[--tk->n]);
+    memmove(&tk->v[lo + 1], &tk->v[lo], (tk->n - lo) * sizeof *tk->v);
+    tk->v[lo] = *c;
+    tk->n++;
+    return ADB_OK;
+}
+
+typedef struct search_collect {
+    topk *tk;
+    const adb_topology *t;
+    adb_dir *d;
+    const adb_topo_domain *td;   /* NULL on a GC: from each entry's DN */
+    time_t now;
+} search_collect;
+
+static adb_code search_entry(const adb_ldap_entry *e, void *arg, adb_error *err)
+{
+    search_collect *sc = arg;
+    cand c = { 0 };
+    adb_code rc;
+
+    if (sc->td != NULL) {
+        adb_object_origin origin = dir_origin_of(sc->td);
+        if ((rc = adb_object_decode(e, &origin, sc->now, &c.obj, err)) != ADB_OK)
+            return rc;
+        c.key = strdup(adb_object_sort_key(c.obj));
+        c.td = sc->td;
+    } else {
+        char sam[ADB_NAME_MAX + 1];
+        struct berval **g = adb_ldap_entry_values(e, "objectGUID");
+        c.td = adb_topology_domain_of_dn(sc->t, e->dn);
+        if (!dir_usable(sc->d, c.td) || adb_ldap_entry_str(e, "sAMAccountName", sam, sizeof sam) == NULL || g == NULL
+            || g[0] == NULL || adb_guid_decode(g[0]->bv_val, g[0]->bv_len, &c.guid, NULL) != ADB_OK)
+            return ADB_OK;   /* another (disabled) domain of the forest, or not an account */
+        c.key = adb_sort_key_make(sam, c.td->dns);
+    }
+    return topk_offer(sc->tk, &c, err);
+}
+
+static void search_reset(void *arg)
+{
+    (void)arg;   /* the top-k drops duplicates: a retry may offer the same entries again */
+}
+
+/* Fetches the objects of GC candidates from their domains, by GUID. */
+static adb_code fill_from_dcs(adb_dir *d, topk *tk, adb_error *err)
+{
+    adb_code rc = ADB_OK;
+
+    for (size_t i = 0; rc == ADB_OK && i < tk->n; i++) {
+        const adb_topo_domain *td = tk->v[i].td;
+        dir_items it = { 0 };
+        adb_object_list got = { 0 };
+        if (tk->v[i].obj != NULL)
+            continue;
+        for (size_t k = i; rc == ADB_OK && k < tk->n; k++) {
+            char *item = NULL;
+            if (tk->v[k].obj != NULL || tk->v[k].td != td)
+                continue;
+            rc = adb_filter_build(&item, err, "(objectGUID=%b)", tk->v[k].guid.b, sizeof tk->v[k].guid.b);
+            if (rc == ADB_OK)
+                rc = dir_items_add(&it, item, err);
+        }
+        if (rc == ADB_OK)
+            rc = dir_search_batches(d, td, &it, "", &got, err);
+        for (size_t k = i; rc == ADB_OK && k < tk->n; k++) {
+            if (tk->v[k].obj != NULL || tk->v[k].td != td)
+                continue;
+            for (size_t g = 0; g < got.n && tk->v[k].obj == NULL; g++)
+                if (got.items[g]->has_guid && adb_guid_equal(&got.items[g]->guid, &tk->v[k].guid))
+                    tk->v[k].obj = adb_object_ref(got.items[g]);
+            if (tk->v[k].obj == NULL)   /* deleted between the two reads: a placeholder keeps the page order */
+                rc = adb_object_new_stub(ADB_OBJECT_OTHER, NULL, NULL, NULL, &tk->v[k].obj, err);
+        }
+        adb_object_list_clear(&got);
+        dir_items_clear(&it);
+    }
+    return rc;
+}
+
+/* Prefix of any of the names a people picker matches on. */
+#define NAME_PREFIX "(|(sAMAccountName=%v*)(displayName=%v*)(mail=%v*)(userPrincipalName=%v*))"
+static const char *const search_templates[3] = {
+    "(&(objectCategory=person)(objectClass=user)" NAME_PREFIX ")",
+    "(&(objectClass=group)" NAME_PREFIX ")",
+    "(&(|(&(objectCategory=person)(objectClass=user))(objectClass=group))" NAME_PREFIX ")",
+};
+
+adb_code adb_dir_search(adb_dir *d, const adb_dir_search_request *req, adb_dir_page *out, adb_error *err)
+{
+    size_t limit = req->limit != 0 ? req->limit : ADB_SEARCH_DEFAULT_LIMIT, plen, n = 0;
+    unsigned kinds = req->kinds != 0 ? req->kinds : ADB_KINDS_USER | ADB_KINDS_GROUP;
+    const adb_topo_domain **v = NULL;
+    adb_topology *t = NULL;
+    char *filter = NULL, lower[ADB_SEARCH_PREFIX_MAX + 1];
+    topk tk = { 0 };
+    adb_cursor cur = { 0 };
+    uint64_t binding;
+    adb_code rc;
+    static const char *const gc_attrs[] = { "sAMAccountName", "objectGUID", NULL };
+    int kind_index = kinds == ADB_KINDS_USER ? 0 : kinds == ADB_KINDS_GROUP ? 1 : 2;
+
+    memset(out, 0, sizeof *out);
+    if (req->prefix == NULL || (plen = strlen(req->prefix)) == 0)
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "the search prefix is empty");
+    if (plen > ADB_SEARCH_PREFIX_MAX)
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "the search prefix is %zu bytes; at most %d are accepted",
+                             plen, ADB_SEARCH_PREFIX_MAX);
+    if (!adb_text_valid(req->prefix, plen))
+        return adb_error_set(err, ADB_E_INVALID_REQUEST,
+                             "the search prefix contains a control character or is not valid UTF-8");
+    if (limit > ADB_SEARCH_MAX_LIMIT)
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "limit %zu is above the maximum of %d", limit,
+                             ADB_SEARCH_MAX_LIMIT);
+    if ((kinds & ~(unsigned)(ADB_KINDS_USER | ADB_KINDS_GROUP)) != 0)
+        return adb_error_set(err, ADB_E_INVALID_REQUEST, "search finds users and groups only");
+    dir_lower_into(lower, sizeof lower, req->prefix);
+    binding = adb_cursor_bind(adb_cursor_bind(ADB_CURSOR_BIND_INIT, lower, strlen(lower)), &kinds, sizeof kinds);
+    if (req->cursor != NULL && req->cursor[0] != '\0') {
+        if ((rc = adb_cursor_decode(req->cursor, ADB_CURSOR_SEARCH, binding, &cur, err)) != ADB_OK)
+            return rc;
+        tk.after = cur.key;
+    }
+    tk.k = limit + 1;   /* one more than asked tells whether there is a next page */
+    if ((tk.v = calloc(tk.k, sizeof *tk.v)) == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    if ((rc = adb_filter_build(&filter, err, search_templates[kind_index], req->prefix, req->prefix, req->prefix,
+                               req->prefix)) != ADB_OK)
+        goto done;
+    if ((rc = adb_dir_topology(d, false, &t, err)) != ADB_OK || (rc = dir_all_domains(d, t, &v, &n, err)) != ADB_OK)
+        goto done;
+    for (size_t i = 0; rc == ADB_OK && i < n; i++) {
+        size_t in_forest = 0;
+        bool done_forest = false;
+        for (size_t k = 0; k < n; k++)
+            if (v[k]->forest != NULL && v[i]->forest != NULL && strcasecmp(v[k]->forest, v[i]->forest) == 0) {
+                in_forest++;
+                done_forest |= k < i;   /* this forest's GC was asked already */
+            }
+        bool gc = v[i]->forest != NULL
+                  && (d->o.search_gc == ADB_DIR_GC_ALWAYS || (d->o.search_gc == ADB_DIR_GC_AUTO && in_forest > 1));
+        search_collect sc = { &tk, t, d, gc ? NULL : v[i], time(NULL) };
+        dir_search_op op = { gc ? "" : v[i]->nc, ADB_LDAP_SCOPE_SUBTREE, filter,
+                             gc ? gc_attrs : adb_object_attrs(ADB_ATTRS_LIST),
+                             search_entry, search_reset, &sc };
+        if (gc && done_forest)
+            continue;
+        rc = dir_run_search(d, v[i]->dns, gc ? ADB_POOL_GC : ADB_POOL_DC, &op, err);
+        if (rc != ADB_OK)
+            adb_error_prefix(err, "searching %s%s", gc ? "the global catalog of " : "", gc ? v[i]->forest : v[i]->dns);
+    }
+    if (rc == ADB_OK)
+        rc = fill_from_dcs(d, &tk, err);
+    for (size_t i = 0; rc == ADB_OK && i < tk.n && i < limit; i++)
+        rc = adb_object_list_add(&out->items, tk.v[i].obj, err);
+    if (rc == ADB_OK && tk.n > limit)
+        rc = dir_set_next_cursor(out, ADB_CURSOR_SEARCH, binding, tk.v[limit - 1].key, err);
+done:
+    if (rc != ADB_OK)
+        adb_dir_page_clear(out);
+    for (size_t i = 0; i < tk.n; i++)
+        cand_clear(&tk.v[i]);
+    free(tk.v);
+    free(v);
+    free(filter);
+    adb_topology_unref(t);
+    return rc;
+}

@@ -1,0 +1,149 @@
+/* Accounts never checked (see include/adbridge/restricted.h). */
+#include "config.h"
+
+#include <adbridge/restricted.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* userAccountControl and sAMAccountType values (MS-ADTS 2.2.16, 2.2.17). */
+enum {
+    UAC_INTERDOMAIN_TRUST = 0x0800,
+    UAC_WORKSTATION_TRUST = 0x1000,
+    UAC_SERVER_TRUST = 0x2000,
+    SAM_MACHINE_ACCOUNT = 0x30000001,
+    SAM_TRUST_ACCOUNT = 0x30000002,
+    RID_ADMINISTRATOR = 500,
+    RID_KRBTGT = 502,
+    RID_DOMAIN_ADMINS = 512,
+    RID_SCHEMA_ADMINS = 518,
+    RID_ENTERPRISE_ADMINS = 519,
+    RID_BUILTIN_ADMINISTRATORS = 544,
+};
+
+const char *const adb_account_facts_attrs[] = { "objectSid", "sAMAccountName", "sAMAccountType",
+                                                "userAccountControl", "adminCount", "objectClass",
+                                                "tokenGroups", NULL };
+
+adb_code adb_account_facts_from_entry(const adb_ldap_entry *e, adb_account_facts *out, adb_error *err)
+{
+    struct berval **v;
+    size_t n = 0;
+    int64_t i;
+
+    memset(out, 0, sizeof *out);
+    if ((v = adb_ldap_entry_values(e, "objectSid")) == NULL || v[0] == NULL
+        || adb_sid_decode(v[0]->bv_val, v[0]->bv_len, &out->sid, err) != ADB_OK)
+        return adb_error_set(err, ADB_E_PROTOCOL, "%s: no valid objectSid", e->dn != NULL ? e->dn : "(entry)");
+    adb_ldap_entry_str(e, "sAMAccountName", out->sam, sizeof out->sam);
+    if (adb_ldap_entry_int64(e, "sAMAccountType", &i) && i >= 0 && i <= UINT32_MAX)
+        out->sam_account_type = (uint32_t)i;
+    if (adb_ldap_entry_int64(e, "userAccountControl", &i) && i >= 0 && i <= UINT32_MAX)
+        out->uac = (uint32_t)i;
+    out->admin_count = adb_ldap_entry_int64(e, "adminCount", &i) && i != 0;
+    for (v = adb_ldap_entry_values(e, "objectClass"); v != NULL && *v != NULL; v++) {
+        static const char *const msa[] = { "msDS-ManagedServiceAccount", "msDS-GroupManagedServiceAccount",
+                                           "msDS-DelegatedManagedServiceAccount" };
+        for (size_t k = 0; k < sizeof msa / sizeof *msa; k++)
+            if ((*v)->bv_len == strlen(msa[k]) && strncasecmp((*v)->bv_val, msa[k], (*v)->bv_len) == 0)
+                out->managed_service = true;
+    }
+    if ((v = adb_ldap_entry_values(e, "tokenGroups")) != NULL) {
+        while (v[n] != NULL && n < ADB_ACCOUNT_MAX_GROUPS)
+            n++;
+        if (n > 0 && (out->groups = calloc(n, sizeof *out->groups)) == NULL)
+            return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+        for (size_t k = 0; k < n; k++)
+            if (adb_sid_decode(v[k]->bv_val, v[k]->bv_len, &out->groups[k], err) != ADB_OK) {
+                adb_account_facts_clear(out);
+                return adb_error_set(err, ADB_E_PROTOCOL, "%s: malformed tokenGroups value",
+                                     e->dn != NULL ? e->dn : "(entry)");
+            }
+        out->n_groups = n;
+    }
+    return ADB_OK;
+}
+
+void adb_account_facts_clear(adb_account_facts *f)
+{
+    free(f->groups);
+    memset(f, 0, sizeof *f);
+}
+
+/* S-1-5-21-a-b-c-RID: an account or group of a domain. */
+static bool domain_rid(const adb_sid *s, uint32_t rid)
+{
+    return s->authority == 5 && s->n_sub == 5 && s->sub[0] == 21 && s->sub[4] == rid;
+}
+
+/* The privileged group among the user's groups, or NULL. */
+static const char *privileged_group(const adb_account_facts *f)
+{
+    for (size_t i = 0; i < f->n_groups; i++) {
+        const adb_sid *g = &f->groups[i];
+        if (g->authority == 5 && g->n_sub == 2 && g->sub[0] == 32 && g->sub[1] == RID_BUILTIN_ADMINISTRATORS)
+            return "Administrators";
+        if (domain_rid(g, RID_DOMAIN_ADMINS))
+            return "Domain Admins";
+        /* These RIDs exist only in the forest root domain. */
+        if (domain_rid(g, RID_ENTERPRISE_ADMINS))
+            return "Enterprise Admins";
+        if (domain_rid(g, RID_SCHEMA_ADMINS))
+            return "Schema Admins";
+    }
+    return NULL;
+}
+
+bool adb_account_restricted(const adb_account_facts *f, const adb_restrict_policy *p, char *why, size_t size)
+{
+    const char *name = f->sam[0] != '\0' ? f->sam : "this account";
+    const char *group;
+
+    if (domain_rid(&f->sid, RID_KRBTGT) || strncasecmp(f->sam, "krbtgt_", 7) == 0) {
+        snprintf(why, size, "%s is a Kerberos service account of the domain (krbtgt): the bridge never tests its "
+                 "password, since a few wrong guesses would lock it and stop every logon in the domain", name);
+        return true;
+    }
+    if (f->sam_account_type == SAM_TRUST_ACCOUNT || (f->uac & UAC_INTERDOMAIN_TRUST) != 0) {
+        snprintf(why, size, "%s is a trust account: its password is the trust's key, never a person's", name);
+        return true;
+    }
+    if (f->managed_service) {
+        snprintf(why, size, "%s is a managed service account: its password is generated by the domain, so a "
+                 "check can only be a guess", name);
+        return true;
+    }
+    if (f->sam_account_type == SAM_MACHINE_ACCOUNT || (f->uac & (UAC_WORKSTATION_TRUST | UAC_SERVER_TRUST)) != 0) {
+        snprintf(why, size, "%s is a computer account: its password belongs to the machine, never a person", name);
+        return true;
+    }
+    for (size_t i = 0; i < f->n_groups; i++)
+        for (size_t k = 0; k < p->n_refuse; k++)
+            if (adb_sid_equal(&f->groups[i], &p->refuse[k])) {
+                char sid[ADB_SID_STRING_MAX] = "";
+                adb_sid_format(&p->refuse[k], sid, sizeof sid, NULL);
+                snprintf(why, size, "%s is a member of %s, a group listed in auth.refuse_groups: the bridge does "
+                         "not check its password", name, sid);
+                return true;
+            }
+    if (p->allow_privileged)
+        return false;
+    if (domain_rid(&f->sid, RID_ADMINISTRATOR)) {
+        snprintf(why, size, "%s is the domain's built-in Administrator (RID 500): privileged accounts are not "
+                 "checked unless auth.allow_privileged is set", name);
+        return true;
+    }
+    if ((group = privileged_group(f)) != NULL) {
+        snprintf(why, size, "%s is a member of %s: privileged accounts are not checked unless "
+                 "auth.allow_privileged is set", name, group);
+        return true;
+    }
+    if (f->admin_count) {
+        snprintf(why, size, "%s is a protected account (adminCount=1): privileged accounts are not checked unless "
+                 "auth.allow_privileged is set", name);
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,51 @@
+/* jansson, safely (see include/adbridge/json.h). */
+#include "config.h"
+
+#include <adbridge/json.h>
+#include <adbridge/secmem.h>
+
+#include <malloc.h>
+#include <stdlib.h>
+
+/* Set once at start, before threads (adb_json_wipe_install). */
+static void (*release_fn)(void *p) = free;
+
+static void *json_block_new(size_t n)
+{
+    return malloc(n);
+}
+
+static void json_block_free(void *p)
+{
+    if (p == NULL)
+        return;
+    /* The usable size, not the requested one: jansson's buffers (a request
+     * body being lexed, a decoded password) are grown by copying, and every
+     * byte of every generation goes through here. */
+    adb_wipe(p, malloc_usable_size(p));
+    release_fn(p);
+}
+
+void adb_json_wipe_install(void (*release)(void *p))
+{
+    release_fn = release != NULL ? release : free;
+    json_set_alloc_funcs(json_block_new, json_block_free);
+}
+
+const char *adb_json_error_kind(const json_error_t *e)
+{
+    switch (json_error_code(e)) {
+    case json_error_out_of_memory: return "out of memory";
+    case json_error_stack_overflow: return "nested too deeply";
+    case json_error_cannot_open_file: return "cannot open the file";
+    case json_error_invalid_utf8: return "not valid UTF-8";
+    case json_error_premature_end_of_input: return "unexpected end of the text";
+    case json_error_end_of_input_expected: return "more text after the end of the JSON value";
+    case json_error_invalid_syntax: return "not JSON syntax (a missing or misplaced quote, comma, colon or bracket?)";
+    case json_error_null_character: return "a NUL character";
+    case json_error_null_byte_in_key: return "a NUL byte in an object key";
+    case json_error_duplicate_key: return "a duplicate object key";
+    case json_error_numeric_overflow: return "a number out of range";
+    default: return "not valid JSON";
+    }
+}
