@@ -10,7 +10,9 @@
 #ifndef ADBRIDGE_CLOCK_H
 #define ADBRIDGE_CLOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 typedef struct adb_clock {
@@ -39,6 +41,21 @@ static inline int64_t adb_mono_ms(void)
 static inline double adb_mono_ms_f(void)
 {
     return (double)adb_mono_us() / 1000.0;
+}
+
+enum { ADB_RFC3339_SIZE = 32 };   /* "2024-05-01T12:00:00Z" and its NUL, with room */
+
+/* Unix time t as RFC 3339 UTC ("2024-05-01T12:00:00Z"), the one format of
+ * times in replies, logs and the CLI; false (and "") when t has no such form. */
+static inline bool adb_rfc3339(time_t t, char buf[ADB_RFC3339_SIZE])
+{
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, ADB_RFC3339_SIZE, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        buf[0] = '\0';
+        return false;
+    }
+    return true;
 }
 
 static inline int64_t adb_wall_ms(void)

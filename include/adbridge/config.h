@@ -94,6 +94,11 @@ typedef struct adb_config {
     adb_ldap_config ldap;
     adb_auth_config auth;
     adb_broker_config broker;
+    /* Not read from the file: set by the front end (adb_ctx_new_with).  True
+     * for the CLI: the machine's tickets, the topology and the located DCs
+     * are kept in state_dir between runs (statecache.h).  False for the
+     * daemon, which keeps them in memory. */
+    bool persist_caches;
 } adb_config;
 
 /* --config value, else $ADBRIDGE_CONFIG, else ADB_DEFAULT_CONFIG_PATH. */

@@ -17,6 +17,17 @@ typedef struct adb_ctx {
  * logging to stderr at the configured level. */
 adb_code adb_ctx_new(const char *config_path, adb_ctx **out, adb_error *err);
 
+typedef enum adb_ctx_flags {
+    ADB_CTX_DEFAULT = 0,
+    /* A short-lived front end (the CLI): keep the machine's tickets, the
+     * topology and the located DCs in the state directory between runs
+     * (config->persist_caches; statecache.h).  The daemon does not. */
+    ADB_CTX_PERSIST_CACHES = 1 << 0,
+} adb_ctx_flags;
+
+/* adb_ctx_new with flags (adb_ctx_flags). */
+adb_code adb_ctx_new_with(const char *config_path, unsigned flags, adb_ctx **out, adb_error *err);
+
 void adb_ctx_free(adb_ctx *ctx);
 
 #endif

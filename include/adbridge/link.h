@@ -25,8 +25,9 @@
  * times, and a request delivered more than broker->delivery_limit times
  * (counted from delivery_count, first_acquirer and the link's memory of
  * requests it gave back).  On shutdown, or when a worker does not answer,
- * the request is given back (modified); on connection loss the broker does
- * that by itself.  A request larger than the link takes whole (twice
+ * the request is given back (modified, delivery-failed; released to
+ * RabbitMQ before 4.0, which ends the session on modified); on connection
+ * loss the broker does that by itself.  A request larger than the link takes whole (twice
  * max_message_bytes plus 64 KiB) keeps only its start: when its properties
  * are in it the worker gets it without a body (answered by size), else it
  * is rejected.
@@ -88,7 +89,7 @@ const adb_link_request *adb_link_job_request(const adb_link_job *job);
 
 /* Thread-safe; ends the job.  reply (copied) is sent to the request's
  * reply_to; reply NULL means "not answered": the request is given back to
- * the broker (modified, delivery failed) for another instance.  A reply for
+ * the broker (as on shutdown) for another instance.  A reply for
  * a request whose connection is gone is dropped (the broker redelivers the
  * request). */
 void adb_link_complete(adb_link *l, adb_link_job *job, const void *reply, size_t len);

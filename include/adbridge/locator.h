@@ -48,6 +48,8 @@ typedef struct adb_dc_list {
     char client_site[64];   /* ClientSiteName from the ping, or the pinned site */
     adb_dc *dcs;            /* ordered: best first */
     size_t n;
+    bool from_cache;        /* remembered from an earlier process (adb_locator_persist): a hint; when none
+                             * of its DCs answers, locate again with ADB_LOCATE_FORCE */
 } adb_dc_list;
 
 typedef enum adb_locate_flags {
@@ -74,6 +76,14 @@ adb_code adb_locator_new_with_subscriptions(const adb_config *cfg, adb_subscript
 adb_code adb_locator_new(const adb_config *cfg, const adb_logger *log, adb_locator **out,
                          adb_error *err);
 void adb_locator_free(adb_locator *loc);
+
+/* Keeps what the locator finds in path (statecache.h, mode 0600) for the
+ * next process, until the SRV records' TTL runs out, and starts from what an
+ * earlier process left there: the CLI, which would otherwise query DNS and
+ * ping DCs on every run.  A list read from the file is marked from_cache; a
+ * DC of it that is reported down drops it, so the next call locates afresh.
+ * Without this call (the daemon) nothing is read or written. */
+adb_code adb_locator_persist(adb_locator *loc, const char *path, adb_error *err);
 
 /* The ordered DCs of domain (copied into out; free with adb_dc_list_free).
  * Errors: domain_not_enabled, dns_failure / timeout (naming the query and

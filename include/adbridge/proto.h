@@ -9,13 +9,16 @@
  * field in adb_request.error_path ("$.params.limit") and in the message.
  * Messages never quote a password (jansson's "near '...'" is cut).
  *
- * The decoded request points into a jansson tree it owns: free it with
- * adb_request_clear, which also wipes a plaintext password in that tree. */
+ * The decoded request points into a jansson tree it holds: free it with
+ * adb_request_clear, which also wipes a plaintext password in that tree.
+ * Each operation's params are decoded by its entry in the table of
+ * operations (ops.h). */
 #ifndef ADBRIDGE_PROTO_H
 #define ADBRIDGE_PROTO_H
 
 #include <adbridge/error.h>
 #include <adbridge/keystore.h>
+#include <adbridge/ops.h>
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -35,26 +38,6 @@ enum {
     ADB_PROTO_PASSWORD_MAX = 256,       /* code points of a plaintext password (<= ADB_PWCHECK_PASSWORD_MAX bytes) */
     ADB_PROTO_SEALED_B64_MAX = 4096,    /* characters of one sealed copy */
 };
-
-typedef enum adb_op {
-    ADB_OP_NONE = -1,                   /* not decoded */
-    ADB_OP_HEALTH = 0,
-    ADB_OP_TOPOLOGY_GET,
-    ADB_OP_DOMAINS_CONFIGURE,
-    ADB_OP_USER_GET,
-    ADB_OP_GROUP_GET,
-    ADB_OP_SEARCH,
-    ADB_OP_USER_GROUPS,
-    ADB_OP_GROUP_MEMBERS,
-    ADB_OP_AUTH_PASSWORD,
-    ADB_OP_CACHE_INVALIDATE,
-    ADB_OP_COUNT_                       /* keep last */
-} adb_op;
-
-/* "user.get"; NULL for ADB_OP_NONE or out of range. */
-const char *adb_op_name(adb_op op);
-/* ADB_OP_NONE when name is not an operation. */
-adb_op adb_op_from_name(const char *name);
 
 typedef struct adb_domain_flag {
     const char *domain;
@@ -84,6 +67,8 @@ typedef struct adb_request {
     const char *password;               /* auth.password plaintext; NULL: none */
     size_t password_len;
     bool include_groups;                /* auth.password */
+    json_t *params;                     /* $.params as validated, for an op whose params are not above */
+    bool local;                         /* set by adb_dispatch_local, never decoded: the host's admin asks */
     char error_path[ADB_PROTO_PATH_MAX]; /* on invalid_request: "$.params.x" */
 } adb_request;
 
@@ -93,7 +78,12 @@ typedef struct adb_request {
  * adb_request_clear in every case. */
 adb_code adb_request_decode(const void *body, size_t len, size_t max_bytes, adb_request *out, adb_error *err);
 
-/* Wipes a plaintext password in the tree and frees it. */
+/* The same for a request already parsed (the CLI builds one): root is
+ * held (a reference) until adb_request_clear, which wipes a plaintext
+ * password in it. */
+adb_code adb_request_decode_json(json_t *root, adb_request *out, adb_error *err);
+
+/* Wipes a plaintext password in the tree and lets it go. */
 void adb_request_clear(adb_request *r);
 
 /* Reply bodies (compact JSON text, malloc'd; *len its length).  id "" or
@@ -103,6 +93,10 @@ void adb_request_clear(adb_request *r);
 char *adb_reply_result(const char *id, adb_op op, json_t *result, size_t *len);
 char *adb_reply_error(const char *id, adb_op op, adb_code code, const char *message, const char *path,
                       json_t *candidates, size_t *len);
+/* The same replies as objects; NULL only when memory runs out. */
+json_t *adb_reply_result_json(const char *id, adb_op op, json_t *result);
+json_t *adb_reply_error_json(const char *id, adb_op op, adb_code code, const char *message, const char *path,
+                             json_t *candidates);
 
 /* "2024-05-01T12:00:00Z" for Unix time t (UTC); null for 0. */
 json_t *adb_proto_time(int64_t t);

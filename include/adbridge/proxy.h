@@ -32,10 +32,4 @@ typedef struct adb_dial_times {
 adb_code adb_dial(const adb_proxy_config *proxy, const char *host, unsigned port, int64_t deadline_ms,
                   int *fd_out, adb_dial_times *times, const char **stage, adb_error *err);
 
-/* Reads a small secret file (a password, "user:password") into secret
- * memory, refusing a file that is not regular, is a symlink, or gives group
- * or others any permission (config_invalid naming the file, `what` and the
- * fix).  One trailing newline is dropped. */
-adb_code adb_secret_file_load(const char *path, const char *what, adb_secret **out, adb_error *err);
-
 #endif

@@ -18,11 +18,18 @@ void cli_print_json(json_t *j)
     json_decref(j);
 }
 
+void cli_print_failure(const char *cmd, const char *code, const char *message)
+{
+    fprintf(stderr, "adbridge %s: ", cmd);
+    cli_put(stderr, code, 0);
+    fputs(": ", stderr);
+    cli_put(stderr, message, 0);
+    fputc('\n', stderr);
+}
+
 void cli_print_error(const char *cmd, const adb_error *err)
 {
-    fprintf(stderr, "adbridge %s: %s: ", cmd, adb_code_name(err->code));
-    cli_put(stderr, err->message, 0);
-    fputc('\n', stderr);
+    cli_print_failure(cmd, adb_code_name(err->code), err->message);
 }
 
 /* Length (1..4) of the valid UTF-8 sequence starting at s, 0 when s does not

@@ -20,6 +20,8 @@ void cli_print_json(json_t *j);
 /* "adbridge CMD: code: message" on stderr, the message escaped (it may
  * quote a name or a server's text). */
 void cli_print_error(const char *cmd, const adb_error *err);
+/* The same from a code's name and a message (a reply's error). */
+void cli_print_failure(const char *cmd, const char *code, const char *message);
 
 /* Writes s made safe for a terminal into out (size bytes, always
  * NUL-terminated when size > 0; cut at a character boundary when too small)

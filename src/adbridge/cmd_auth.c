@@ -1,29 +1,27 @@
-/* Credential commands of the CLI (see cmd_auth.h).  Thin: parse the
- * arguments, call keystore.h / auth.h, print a table or JSON. */
+/* Credential commands of the CLI (see cmd_auth.h): key show|rotate through
+ * keystore.h, and the password prompt of `adbridge auth` (the check itself
+ * runs through the dispatcher: cmd_ops.c). */
 #include "config.h"
 
 #include "cli.h"
 #include "cmd_auth.h"
 
-#include <adbridge/auth.h>
-#include <adbridge/directory.h>
 #include <adbridge/keystore.h>
+#include <adbridge/pwcheck.h>
 #include <adbridge/secmem.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
-enum { CLI_OK = 0, CLI_NOT_OK = 1, CLI_ERROR = 2 };
-enum { OPT_JSON = 1, OPT_GRACE, OPT_STDIN, OPT_GROUPS, OPT_DOMAIN };
+enum { CLI_OK = 0, CLI_ERROR = 2 };
+enum { OPT_JSON = 1, OPT_GRACE };
 
 static int fail(const char *cmd, const adb_error *err)
 {
@@ -141,11 +139,11 @@ int cmd_key(adb_ctx *ctx, int argc, char **argv)
     return rc;
 }
 
-/* ---- auth ---- */
+/* ---- the password of adbridge auth ---- */
 
 /* One line into a secret, with read(2) byte by byte: no stdio buffer ever
  * holds the password.  From the terminal (echo off) or from stdin. */
-static adb_code read_password(const char *user, bool from_stdin, adb_secret **out, adb_error *err)
+adb_code cli_read_password(const char *cmd, const char *user, bool from_stdin, adb_secret **out, adb_error *err)
 {
     struct termios saved, quiet;
     bool restore = false;
@@ -156,6 +154,7 @@ static adb_code read_password(const char *user, bool from_stdin, adb_secret **ou
     int fd = STDIN_FILENO;
 
     *out = NULL;
+    harden(cmd);
     if (!from_stdin) {
         if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
             return adb_error_set(err, ADB_E_INVALID_REQUEST, "no terminal to read the password from (%s): "
@@ -165,7 +164,7 @@ static adb_code read_password(const char *user, bool from_stdin, adb_secret **ou
             quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
             restore = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
         }
-        dprintf(fd, "Password for %s: ", user);
+        dprintf(fd, "Password for %s: ", user != NULL ? user : "");
     }
     if ((rc = adb_secret_new(ADB_PWCHECK_PASSWORD_MAX + 1, &s, err)) != ADB_OK)
         goto out;
@@ -203,125 +202,5 @@ out:
         dprintf(fd, "\n");
         close(fd);
     }
-    return rc;
-}
-
-static void row(const char *name, const char *value)
-{
-    printf("%-10s ", name);
-    cli_put(stdout, value != NULL ? value : "-", 0);
-    putchar('\n');
-}
-
-static void print_result(const char *user, const adb_auth_result *r, bool json)
-{
-    const adb_pwcheck_result *k = &r->kerberos;
-    char ntstatus[16] = "", retry[32] = "";
-
-    if (k->ntstatus != 0)
-        snprintf(ntstatus, sizeof ntstatus, "0x%08X", (unsigned)k->ntstatus);
-    if (r->retry_at != 0)
-        utc(r->retry_at, retry, sizeof retry);
-    if (json) {
-        json_t *j = json_pack("{s:s,s:s}", "user", user, "result", adb_auth_reason_name(r->reason));
-        if (r->user != NULL)
-            json_object_set_new(j, "object", adb_object_to_json(r->user));
-        if (r->groups.n > 0)
-            json_object_set_new(j, "groups", adb_object_list_to_json(&r->groups));
-        if (retry[0] != '\0')
-            json_object_set_new(j, "retry_at", json_string(retry));
-        if (k->principal[0] != '\0')
-            json_object_set_new(j, "principal", json_string(k->principal));
-        if (k->realm[0] != '\0')
-            json_object_set_new(j, "realm", json_string(k->realm));
-        if (k->kdc[0] != '\0')
-            json_object_set_new(j, "kdc", json_string(k->kdc));
-        if (k->krb5_code != 0)
-            json_object_set_new(j, "krb5_error", json_integer(k->krb5_code));
-        if (ntstatus[0] != '\0')
-            json_object_set_new(j, "ntstatus", json_string(ntstatus));
-        if (r->detail[0] != '\0')
-            json_object_set_new(j, "detail", json_string(r->detail));
-        cli_print_json(j);
-        return;
-    }
-    /* Names, the KDC and the detail come from the directory or a DC: escaped. */
-    row("result", adb_auth_reason_name(r->reason));
-    row("user", user);
-    if (r->user != NULL)
-        row("dn", r->user->dn);
-    if (k->principal[0] != '\0')
-        row("principal", k->principal);
-    if (k->realm[0] != '\0')
-        row("realm", k->realm);
-    if (k->kdc[0] != '\0')
-        row("kdc", k->kdc);
-    if (ntstatus[0] != '\0')
-        row("ntstatus", ntstatus);
-    if (retry[0] != '\0')
-        row("retry at", retry);
-    if (r->detail[0] != '\0')
-        row("detail", r->detail);
-    for (size_t i = 0; i < r->groups.n; i++)
-        row(i == 0 ? "groups" : "", r->groups.items[i]->dn);
-}
-
-int cmd_auth(adb_ctx *ctx, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, OPT_JSON },
-        { "stdin", no_argument, NULL, OPT_STDIN },
-        { "groups", no_argument, NULL, OPT_GROUPS },
-        { "domain", required_argument, NULL, OPT_DOMAIN },
-        { NULL, 0, NULL, 0 },
-    };
-    adb_auth_request req = { 0 };
-    adb_auth_result res = { 0 };
-    adb_secret *password = NULL;
-    adb_dir *dir = NULL;
-    adb_auth *auth = NULL;
-    adb_error err = { 0 };
-    bool json = false, from_stdin = false;
-    int opt, rc;
-
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case OPT_JSON: json = true; break;
-        case OPT_STDIN: from_stdin = true; break;
-        case OPT_GROUPS: req.include_groups = true; break;
-        case OPT_DOMAIN: req.domain = optarg; break;
-        default:
-            fprintf(stderr, "adbridge auth: '%s' is not an option of this command (see adbridge --help)\n",
-                    argv[optind - 1]);
-            return CLI_ERROR;
-        }
-    }
-    if (argc - optind != 1) {
-        fprintf(stderr, "adbridge auth: expected one user (alice@example.com, EXAMPLE\\alice or alice)\n");
-        return CLI_ERROR;
-    }
-    req.user = argv[optind];
-    harden("auth");
-    if (read_password(req.user, from_stdin, &password, &err) != ADB_OK)
-        return fail("auth", &err);
-    req.password = password;
-    if (adb_dir_open(ctx->config, &ctx->log, NULL, &dir, &err) != ADB_OK
-        || adb_auth_new(dir, NULL, ctx->config, &ctx->log, &auth, &err) != ADB_OK) {
-        rc = fail("auth", &err);
-        goto out;
-    }
-    if (adb_auth_check(auth, &req, &res, &err) != ADB_OK) {
-        rc = fail("auth", &err);
-        goto out;
-    }
-    print_result(req.user, &res, json);
-    rc = res.reason == ADB_AUTH_OK ? CLI_OK : CLI_NOT_OK;
-out:
-    adb_secret_free(password);
-    adb_auth_result_clear(&res);
-    adb_auth_free(auth);
-    adb_dir_free(dir);
     return rc;
 }

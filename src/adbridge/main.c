@@ -1,12 +1,16 @@
 /* adbridge: the admin CLI.  Thin: parses arguments, calls the library,
- * prints tables or JSON.  Exit codes: 0 done/found, 1 not found, 2 error. */
+ * prints tables or JSON.  Exit codes: 0 done/found, 1 not found, 2 error.
+ *
+ * Two kinds of command: the admin's own (config, locate, key, diagnose),
+ * listed here, and the operations of the wire contract, which come from the
+ * table of operations (ops.h) and run through the dispatcher (cmd_ops.h). */
 #include "config.h"
 
 #include <adbridge/ctx.h>
 #include <adbridge/json.h>
 #include <adbridge/version.h>
 
-#include "cmd_directory.h"
+#include "cmd_ops.h"
 #include "cmd_locate.h"
 #include "cmd_auth.h"
 #include "cmd_diagnose.h"
@@ -33,14 +37,6 @@ static int cmd_config(adb_ctx *ctx, int argc, char **argv);
 static const cli_command commands[] = {
     { "config", "show the configuration in effect (domains, DNS, keytab)", cmd_config, NULL },
     { "locate", "DOMAIN [--site S] [--gc] [--json]: the DCs the locator picks, in order", cmd_locate, NULL },
-    { "user", "ID [--domain D] [--json]: a user by DOMAIN\\name, UPN, SID, GUID, DN or name", cmd_user, NULL },
-    { "group", "ID [--domain D] [--json]: a group, by any identifier", cmd_group, NULL },
-    { "search", "PREFIX [--users|--groups] [--limit N] [--cursor C] [--json]: people picker", cmd_search, NULL },
-    { "groups-of", "USER [--domain D] [--json]: every group the user is in, transitively", cmd_groups_of, NULL },
-    { "members", "GROUP [--transitive] [--limit PAGE] [--domain D] [--json]: a group's members", cmd_members, NULL },
-    { "domains", "[--json]: forests, domains, trusts and which domains are enabled", cmd_domains, NULL },
-    { "domain", "enable|disable NAME [--json]: use a domain for subscriptions, or stop", cmd_domain, NULL },
-    { "auth", "USER [--domain D] [--groups] [--stdin] [--json]: check a password (from the terminal, or a line of stdin)", cmd_auth, NULL },
     { "key", "show|rotate [--grace SECONDS]|reset [--force] [--json]: the instance key pair for sealed passwords "
              "(reset: a new pair bound to this machine, after a clone)", cmd_key, NULL },
     { "diagnose", "[--json] [--domain D] [--dc DC] [--skip-cloud] [--timeout S]: check every forest is reachable (exit 0 pass, 1 warn, 2 fail)", NULL,
@@ -57,6 +53,10 @@ static void usage(FILE *out)
             "Commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nOperations (as the cloud asks them; --json prints the reply's result):\n");
+    for (int i = 0; i < ADB_OP_COUNT_; i++)
+        if (adb_ops[i]->cli != NULL)
+            fprintf(out, "  %-12s %s\n", adb_ops[i]->cli->command, adb_ops[i]->cli->usage);
     fprintf(out,
             "\n"
             "Options:\n"
@@ -112,6 +112,8 @@ int main(int argc, char **argv)
     };
     const char *config_path = NULL;
     adb_error err = { 0 };
+    const cli_command *cmd = NULL;
+    adb_op op = ADB_OP_NONE;
     adb_ctx *ctx;
     int opt, rc;
 
@@ -130,22 +132,26 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_ERROR;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (strcmp(argv[optind], commands[i].name) != 0)
-            continue;
-        if (commands[i].run_unloaded != NULL)
-            return commands[i].run_unloaded(config_path, argc - optind, argv + optind);
-        if (adb_ctx_new(config_path, &ctx, &err) != ADB_OK) {
-            fprintf(stderr, "adbridge: %s: %s\n", adb_code_name(err.code), err.message);
-            return EXIT_ERROR;
-        }
-        if (strcmp(commands[i].name, "key") == 0 && optind + 1 < argc && strcmp(argv[optind + 1], "reset") == 0)
-            rc = cmd_key_reset(ctx, argc - optind, argv + optind);
-        else
-            rc = commands[i].run(ctx, argc - optind, argv + optind);
-        adb_ctx_free(ctx);
-        return rc;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0] && cmd == NULL; i++)
+        if (strcmp(argv[optind], commands[i].name) == 0)
+            cmd = &commands[i];
+    if (cmd == NULL && (op = adb_op_from_command(argv[optind])) == ADB_OP_NONE) {
+        fprintf(stderr, "adbridge: unknown command '%s' (see adbridge --help)\n", argv[optind]);
+        return EXIT_ERROR;
     }
-    fprintf(stderr, "adbridge: unknown command '%s' (see adbridge --help)\n", argv[optind]);
-    return EXIT_ERROR;
+    if (cmd != NULL && cmd->run_unloaded != NULL)
+        return cmd->run_unloaded(config_path, argc - optind, argv + optind);
+    /* A new process per command: keep tickets, topology and DCs for the next (statecache.h). */
+    if (adb_ctx_new_with(config_path, ADB_CTX_PERSIST_CACHES, &ctx, &err) != ADB_OK) {
+        fprintf(stderr, "adbridge: %s: %s\n", adb_code_name(err.code), err.message);
+        return EXIT_ERROR;
+    }
+    if (cmd == NULL)
+        rc = cmd_op(ctx, op, argc - optind, argv + optind);
+    else if (strcmp(cmd->name, "key") == 0 && optind + 1 < argc && strcmp(argv[optind + 1], "reset") == 0)
+        rc = cmd_key_reset(ctx, argc - optind, argv + optind);
+    else
+        rc = cmd->run(ctx, argc - optind, argv + optind);
+    adb_ctx_free(ctx);
+    return rc;
 }

@@ -1,6 +1,7 @@
 /* Password checks end to end (see include/adbridge/auth.h). */
 #include "config.h"
 
+#include <adbridge/ascii.h>
 #include <adbridge/auth.h>
 #include <adbridge/dn.h>
 #include <adbridge/locator.h>
@@ -285,20 +286,19 @@ static adb_code refuse_sids(adb_auth *a, const adb_sid **out, adb_error *err)
     return ADB_OK;
 }
 
-static void wall_text(time_t t, char *buf, size_t size)
+static void wall_text(time_t t, char buf[ADB_RFC3339_SIZE])
 {
-    struct tm tm;
-    if (t <= 0 || gmtime_r(&t, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, size, "when an admin unlocks it");
+    if (t <= 0 || !adb_rfc3339(t, buf))
+        snprintf(buf, ADB_RFC3339_SIZE, "(unknown)");
 }
 
 /* The detail of a refusal by the bridge's lockout: the truth about why. */
 static void lockout_detail(const adb_lockout_decision *d, const adb_lockout_ad_policy *p, long window,
                            adb_auth_result *out)
 {
-    char when[64];
+    char when[ADB_RFC3339_SIZE];
 
-    wall_text(d->retry_at, when, sizeof when);
+    wall_text(out->retry_at, when);   /* set by the caller, never 0 */
     if (d->verdict == ADB_LOCKOUT_BUSY)
         snprintf(out->detail, sizeof out->detail, "%u checks of this user's password were in flight and none ended "
                  "before the request's deadline; nothing was sent to a KDC", d->in_flight);
@@ -421,11 +421,11 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
                  "window; it was not sent again, so it did not count against the account twice");
         goto done;
     case ADB_LOCKOUT_LOCKED_IN_AD: {
-        char when[64];
-        wall_text(ld.retry_at, when, sizeof when);
+        char when[ADB_RFC3339_SIZE];
+        wall_text(ld.retry_at, when);
         out->reason = ADB_AUTH_ACCOUNT_LOCKED;
         snprintf(out->detail, sizeof out->detail, "AD has locked this account out (read on %s); it unlocks %s%s",
-                 ur.dc, ld.retry_at > 0 ? "at " : "", when);
+                 ur.dc, ld.retry_at > 0 ? "at " : "", ld.retry_at > 0 ? when : "when an admin unlocks it");
         goto done;
     }
     default:
@@ -439,9 +439,7 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
     }
 
     /* 6. The Kerberos exchange, verified with the host keytab. */
-    snprintf(realm, sizeof realm, "%s", out->user->domain_dns);
-    for (char *p = realm; *p != '\0'; p++)
-        *p = (char)toupper((unsigned char)*p);
+    adb_ascii_case_copy(realm, sizeof realm, out->user->domain_dns, true);
     use_locator_kdcs(a, out->user->domain_dns, realm);
     principal_of(out->user, principal, sizeof principal);
     rc = adb_pwcheck_password(a->pc, principal, pw, &out->kerberos, &e);

@@ -53,6 +53,7 @@ struct adb_dir {
     adb_topology *topo;
     time_t topo_at;
     unsigned long topology_reads;
+    char *topo_file;              /* the CLI's topology cache (statecache.h); NULL: none */
 };
 
 /* ---- directory.c: which domains an operation may use; pages ---- */

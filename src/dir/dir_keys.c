@@ -7,6 +7,7 @@
 
 #include "dir_internal.h"
 
+#include <adbridge/ascii.h>
 #include <adbridge/dn.h>
 
 #include <ctype.h>
@@ -79,11 +80,7 @@ void dir_cache_list(adb_dir *d, const char *key, adb_cache_kind kind, dir_shared
 
 void dir_lower_into(char *dst, size_t size, const char *src)
 {
-    size_t i = 0;
-
-    for (; src[i] != '\0' && i + 1 < size; i++)
-        dst[i] = (char)tolower((unsigned char)src[i]);
-    dst[i] = '\0';
+    adb_ascii_case_copy(dst, size, src, false);
 }
 
 /* buf = a + b (b lower-cased when asked), cut at size. */

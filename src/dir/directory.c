@@ -8,6 +8,7 @@
 #include "dir_internal.h"
 
 #include <adbridge/clock.h>
+#include <adbridge/statecache.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +24,49 @@ enum {
  * Open, close, topology.
  * ====================================================================== */
 
+/* state_dir/name, malloc'd; NULL when out of memory. */
+static char *state_path(const adb_config *cfg, const char *name)
+{
+    size_t n = strlen(cfg->state_dir) + strlen(name) + 2;
+    char *p = malloc(n);
+
+    if (p != NULL)
+        snprintf(p, n, "%s/%s", cfg->state_dir, name);
+    return p;
+}
+
+/* The CLI (cfg->persist_caches): where the machine ccache, the located DCs
+ * and the topology are kept between runs, when the state directory may
+ * hold them (else, said at debug, everything stays in memory). */
+static adb_code open_persistent(adb_dir *d, char **ccache, adb_error *err)
+{
+    char why[200], *dcs;
+    adb_code rc;
+
+    *ccache = NULL;
+    if (!d->cfg->persist_caches)
+        return ADB_OK;
+    if (!adb_statecache_dir_ok(d->cfg->state_dir, why, sizeof why)) {
+        char v[600];
+        adb_log(d->log, ADB_LOG_DEBUG, "state_cache_off", "state_dir=%s reason=%s",
+                adb_log_value(v, 300, d->cfg->state_dir), adb_log_value(v + 300, 300, why));
+        return ADB_OK;
+    }
+    if ((*ccache = state_path(d->cfg, ADB_STATECACHE_CCACHE)) == NULL
+        || (d->topo_file = state_path(d->cfg, ADB_STATECACHE_TOPOLOGY)) == NULL
+        || (dcs = state_path(d->cfg, ADB_STATECACHE_DCS)) == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    rc = adb_locator_persist(d->loc, dcs, err);
+    free(dcs);
+    return rc;
+}
+
 adb_code adb_dir_open(const adb_config *cfg, const adb_logger *log, const adb_dir_options *opts, adb_dir **out,
                       adb_error *err)
 {
     adb_dir *d = calloc(1, sizeof *d);
+    adb_krb_options ko = { .log = log };
+    char *ccache = NULL;
     adb_code rc;
 
     *out = NULL;
@@ -44,7 +84,8 @@ adb_code adb_dir_open(const adb_config *cfg, const adb_logger *log, const adb_di
     pthread_mutex_init(&d->refresh_mu, NULL);
     /* The locator asks the subscriptions for every flag: one view, one lock. */
     if ((rc = adb_subscriptions_open(cfg, &d->subs, err)) != ADB_OK
-        || (rc = adb_locator_new_with_subscriptions(cfg, d->subs, log, &d->loc, err)) != ADB_OK)
+        || (rc = adb_locator_new_with_subscriptions(cfg, d->subs, log, &d->loc, err)) != ADB_OK
+        || (rc = open_persistent(d, &ccache, err)) != ADB_OK)
         goto fail;
     /* How connections are protected: the configuration's "ldap", unless the
      * caller chose TLS itself. */
@@ -52,15 +93,18 @@ adb_code adb_dir_open(const adb_config *cfg, const adb_logger *log, const adb_di
         d->o.pool.ldap.tls = cfg->ldap.tls;
         d->o.pool.ldap.ca_file = cfg->ldap.ca_file;
     }
-    if ((rc = adb_krb_new(cfg->keytab, cfg->machine_principal, &d->krb, err)) != ADB_OK
+    ko.ccache_file = ccache;
+    if ((rc = adb_krb_new_with(cfg->keytab, cfg->machine_principal, &ko, &d->krb, err)) != ADB_OK
         || (rc = adb_pool_new(d->loc, d->krb, &d->o.pool, log, &d->pool, err)) != ADB_OK
         || (rc = adb_cache_new(&d->o.cache, &d->cache, err)) != ADB_OK)
         goto fail;
     snprintf(d->joined, sizeof d->joined, "%s", adb_krb_realm(d->krb));
     dir_lower_into(d->joined, sizeof d->joined, d->joined);
+    free(ccache);
     *out = d;
     return ADB_OK;
 fail:
+    free(ccache);
     adb_dir_free(d);
     return rc;
 }
@@ -77,6 +121,7 @@ void adb_dir_free(adb_dir *d)
     adb_subscriptions_free(d->subs);
     pthread_mutex_destroy(&d->refresh_mu);
     pthread_mutex_destroy(&d->topo_mu);
+    free(d->topo_file);
     free(d);
 }
 
@@ -99,6 +144,73 @@ static bool topology_fresh(adb_dir *d)
     for (size_t i = 0; i < d->topo->n_domains; i++)
         errors |= d->topo->domains[i].error != NULL;
     return (time_t)(adb_mono_ms() / 1000) - d->topo_at < (errors ? TOPOLOGY_RETRY_S : d->o.topology_ttl_s);
+}
+
+/* What a cached topology depends on: the machine account, and which
+ * configured domains are enabled (only those are read).  Malloc'd. */
+static char *topology_scope(adb_dir *d)
+{
+    char *scope = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&scope, &len);
+
+    if (f == NULL)
+        return NULL;
+    fprintf(f, "v1 principal=%s domains=", adb_krb_principal(d->krb));
+    for (size_t i = 0; i < d->cfg->n_domains; i++)
+        fprintf(f, "%s:%d,", d->cfg->domains[i].name, adb_subscriptions_enabled(d->subs, d->cfg->domains[i].name));
+    if (fclose(f) != 0) {
+        free(scope);
+        return NULL;
+    }
+    return scope;
+}
+
+/* The topology an earlier run left, with its age; NULL when there is none
+ * that may be used (a debug line says why). */
+static adb_topology *topology_from_file(adb_dir *d, time_t *age)
+{
+    char *scope = topology_scope(d);
+    adb_topology *t = NULL;
+    adb_error e = { 0 };
+    json_t *data = NULL;
+    time_t now = time(NULL), written = now;
+    adb_code rc = scope == NULL ? adb_error_set(&e, ADB_E_NOMEM, "out of memory")
+                                : adb_statecache_read(d->topo_file, "topology", scope, now, &data, &written, NULL, &e);
+
+    if (rc == ADB_OK)
+        rc = adb_topology_cache_from_json(data, d->joined, &t, &e);
+    if (rc == ADB_OK && now - written > d->o.topology_ttl_s)   /* this run's TTL may be shorter */
+        rc = adb_error_set(&e, ADB_E_PROTOCOL, "older than the topology TTL (%d s)", d->o.topology_ttl_s);
+    if (rc != ADB_OK && rc != ADB_E_NOT_FOUND)
+        adb_statecache_log_ignored(d->log, d->topo_file, &e);
+    if (rc != ADB_OK) {
+        adb_topology_unref(t);
+        t = NULL;
+    }
+    *age = now > written ? now - written : 0;
+    json_decref(data);
+    free(scope);
+    return t;
+}
+
+/* Keeps a topology read without errors for the next run. */
+static void topology_to_file(adb_dir *d, const adb_topology *t)
+{
+    char *scope, v[600];
+    adb_error e = { 0 };
+    time_t now = time(NULL);
+    json_t *data;
+
+    for (size_t i = 0; i < t->n_domains; i++)
+        if (t->domains[i].error != NULL)
+            return;   /* re-read sooner than a TTL: TOPOLOGY_RETRY_S */
+    if ((scope = topology_scope(d)) == NULL || (data = adb_topology_cache_to_json(t)) == NULL
+        || adb_statecache_write(d->topo_file, "topology", scope, now, now + d->o.topology_ttl_s, data, &e) != ADB_OK)
+        adb_log(d->log, ADB_LOG_DEBUG, "state_cache_unwritten", "file=%s error=%s",
+                adb_log_value(v, 300, d->topo_file),
+                adb_log_value(v + 300, 300, e.message[0] != '\0' ? e.message : "out of memory"));
+    free(scope);
 }
 
 adb_code adb_dir_topology(adb_dir *d, bool refresh, adb_topology **out, adb_error *err)
@@ -133,6 +245,14 @@ adb_code adb_dir_topology(adb_dir *d, bool refresh, adb_topology **out, adb_erro
     if (!refresh && topology_fresh(d))
         t = adb_topology_ref(d->topo);
     pthread_mutex_unlock(&d->topo_mu);
+    /* A new process (the CLI): the topology an earlier run read, while it is fresh. */
+    time_t age = 0;
+    if (t == NULL && !refresh && d->topo_file != NULL && d->topo == NULL && (t = topology_from_file(d, &age)) != NULL) {
+        pthread_mutex_lock(&d->topo_mu);
+        d->topo = adb_topology_ref(t);
+        d->topo_at = (time_t)(adb_mono_ms() / 1000) - age;
+        pthread_mutex_unlock(&d->topo_mu);
+    }
     if (t == NULL && (rc = adb_topology_discover(d->pool, d->subs, d->cfg, d->joined, d->log, &t, err)) == ADB_OK) {
         pthread_mutex_lock(&d->topo_mu);
         adb_topology_unref(d->topo);
@@ -140,6 +260,8 @@ adb_code adb_dir_topology(adb_dir *d, bool refresh, adb_topology **out, adb_erro
         d->topo_at = (time_t)(adb_mono_ms() / 1000);
         d->topology_reads++;
         pthread_mutex_unlock(&d->topo_mu);
+        if (d->topo_file != NULL)
+            topology_to_file(d, t);
     }
     pthread_mutex_unlock(&d->refresh_mu);
     *out = t;

@@ -5,6 +5,7 @@
 #include <adbridge/cldap.h>
 #include <adbridge/dns.h>
 #include <adbridge/locator.h>
+#include <adbridge/statecache.h>
 #include <adbridge/subscriptions.h>
 
 #include <pthread.h>
@@ -31,7 +32,7 @@ typedef struct health {
 typedef struct dom {
     const adb_domain_config *cfg;
     adb_dc_list cache[2];         /* [0] DCs, [1] GCs of its forest */
-    int64_t expires[2];
+    int64_t expires[2];           /* monotonic ms */
     health *health;
     size_t n_health;
 } dom;
@@ -43,9 +44,12 @@ struct adb_locator {
      * configuration's values.  Its lock is a leaf: mu may be held while
      * asking it, and it never calls back here. */
     adb_subscriptions *subs;
-    pthread_mutex_t mu;           /* guards the doms' caches and health */
+    pthread_mutex_t mu;           /* guards the doms' caches and health, and file_read */
     dom *doms;                    /* one per configured domain; the array never changes */
     size_t n;
+    char *file;                   /* adb_locator_persist's file; NULL: memory only */
+    char *scope;                  /* what the file's lists depend on (statecache.h) */
+    bool file_read;
 };
 
 adb_code adb_locator_new(const adb_config *cfg, const adb_logger *log, adb_locator **out, adb_error *err)
@@ -93,6 +97,8 @@ void adb_locator_free(adb_locator *loc)
     }
     pthread_mutex_destroy(&loc->mu);
     free(loc->doms);
+    free(loc->file);
+    free(loc->scope);
     free(loc);
 }
 
@@ -103,6 +109,126 @@ static dom *find(adb_locator *loc, const char *domain)
         if (strcasecmp(loc->doms[i].cfg->name, domain) == 0)
             return &loc->doms[i];
     return NULL;
+}
+
+/* ---- lists kept between processes (adb_locator_persist) ---- */
+
+enum { MAX_FILE_ENTRIES = 512 };
+
+adb_code adb_locator_persist(adb_locator *loc, const char *path, adb_error *err)
+{
+    char *scope = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&scope, &len);
+
+    if (f == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    /* What a list depends on: the DNS servers asked, each domain's pinned site and DCs. */
+    fprintf(f, "v1 dns=");
+    for (size_t i = 0; i < loc->cfg->n_dns_servers; i++)
+        fprintf(f, "%s,", loc->cfg->dns_servers[i]);
+    for (size_t i = 0; i < loc->n; i++) {
+        const adb_domain_config *c = loc->doms[i].cfg;
+        fprintf(f, " domain=%s site=%s dcs=", c->name, c->site != NULL ? c->site : "");
+        for (size_t k = 0; k < c->n_dcs; k++)
+            fprintf(f, "%s,", c->dcs[k]);
+    }
+    free(loc->file);
+    free(loc->scope);
+    loc->file = loc->scope = NULL;
+    if (fclose(f) != 0 || scope == NULL || (loc->file = strdup(path)) == NULL) {
+        free(scope);
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    }
+    loc->scope = scope;
+    return ADB_OK;
+}
+
+/* Installs, once, the lists an earlier process left in the file where this
+ * one has none.  A file that is not right in every part is ignored whole
+ * (a debug line says why): the locator then starts from DNS. */
+static void read_file(adb_locator *loc)
+{
+    adb_dc_cache_entry *v = NULL;
+    json_t *data = NULL, *entries, *j;
+    adb_error e = { 0 };
+    time_t now = time(NULL);
+    size_t n = 0, i;
+    adb_code rc;
+
+    if ((rc = adb_statecache_read(loc->file, "dcs", loc->scope, now, &data, NULL, NULL, &e)) != ADB_OK) {
+        if (rc != ADB_E_NOT_FOUND)
+            adb_statecache_log_ignored(loc->log, loc->file, &e);
+        return;
+    }
+    entries = json_object_get(data, "entries");
+    if (json_object_size(data) != 1 || !json_is_array(entries) || json_array_size(entries) > MAX_FILE_ENTRIES) {
+        adb_error_set(&e, ADB_E_PROTOCOL, "DC cache: expected {\"entries\": [...]}");
+        goto ignored;
+    }
+    if ((v = calloc(json_array_size(entries) + 1, sizeof *v)) == NULL)
+        goto out;
+    json_array_foreach(entries, i, j) {
+        if (adb_dc_cache_entry_from_json(j, &v[i], &e) != ADB_OK)
+            goto ignored;
+        n++;
+    }
+    pthread_mutex_lock(&loc->mu);
+    int64_t mono = adb_mono_ms();
+    for (i = 0; i < n; i++) {
+        dom *d = find(loc, v[i].list.domain);
+        int k = v[i].gc ? 1 : 0;
+        if (d == NULL || v[i].expires <= now || (d->cache[k].dcs != NULL && d->expires[k] > mono))
+            continue;
+        adb_dc_list_free(&d->cache[k]);
+        d->cache[k] = v[i].list;
+        d->cache[k].from_cache = true;
+        d->expires[k] = mono + (int64_t)(v[i].expires - now) * 1000;
+        memset(&v[i].list, 0, sizeof v[i].list);   /* moved */
+    }
+    pthread_mutex_unlock(&loc->mu);
+    goto out;
+ignored:
+    adb_statecache_log_ignored(loc->log, loc->file, &e);
+out:
+    for (i = 0; v != NULL && i < n; i++)
+        adb_dc_list_free(&v[i].list);
+    free(v);
+    json_decref(data);
+}
+
+/* Writes every list this process holds that has time left (fresh ones and
+ * remembered ones), for the next process. */
+static void write_file(adb_locator *loc)
+{
+    json_t *entries = json_array();
+    adb_error e = { 0 };
+    time_t now = time(NULL), latest = now + 1;
+    bool ok = entries != NULL;
+
+    pthread_mutex_lock(&loc->mu);
+    int64_t mono = adb_mono_ms();
+    for (size_t i = 0; ok && i < loc->n; i++)
+        for (int k = 0; k < 2; k++) {
+            const dom *d = &loc->doms[i];
+            adb_dc_cache_entry ce = { .gc = k == 1, .list = d->cache[k] };
+            if (d->cache[k].dcs == NULL || d->cache[k].n == 0 || d->expires[k] <= mono + 1000)
+                continue;
+            ce.expires = now + (time_t)((d->expires[k] - mono) / 1000);
+            if (ce.expires > now + ADB_STATECACHE_MAX_TTL_S)
+                ce.expires = now + ADB_STATECACHE_MAX_TTL_S;
+            if (ce.expires > latest)
+                latest = ce.expires;
+            ok &= json_array_append_new(entries, adb_dc_cache_entry_to_json(&ce)) == 0;
+        }
+    pthread_mutex_unlock(&loc->mu);
+    if (!ok) {
+        json_decref(entries);
+        return;
+    }
+    if (adb_statecache_write(loc->file, "dcs", loc->scope, now, latest, json_pack("{s:o}", "entries", entries), &e)
+        != ADB_OK)
+        adb_log(loc->log, ADB_LOG_DEBUG, "state_cache_unwritten", "file=%s error=%s", V(loc->file), V(e.message));
 }
 
 /* "Use for subscriptions" of d, as its owner says now. */
@@ -127,6 +253,19 @@ static health *health_of(dom *d, const char *host)
     return h;
 }
 
+/* A list remembered from an earlier process is only a hint: one of its DCs
+ * failing is reason enough to locate afresh at the next call. */
+static void drop_hint(dom *d, const char *host)
+{
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; d->cache[k].from_cache && i < d->cache[k].n; i++)
+            if (strcasecmp(d->cache[k].dcs[i].host, host) == 0) {
+                adb_dc_list_free(&d->cache[k]);
+                d->cache[k].from_cache = false;
+                d->expires[k] = 0;
+            }
+}
+
 static void set_health(adb_locator *loc, const char *domain, const char *host, bool up)
 {
     pthread_mutex_lock(&loc->mu);
@@ -140,6 +279,7 @@ static void set_health(adb_locator *loc, const char *domain, const char *host, b
             int64_t backoff = BACKOFF_FIRST_MS << (h->fails < 6 ? h->fails : 6);
             h->fails++;
             h->retry_at = adb_mono_ms() + (backoff < BACKOFF_MAX_MS ? backoff : BACKOFF_MAX_MS);
+            drop_hint(d, host);
         }
     }
     pthread_mutex_unlock(&loc->mu);
@@ -318,6 +458,14 @@ adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags 
                              domain);
     const adb_domain_config *cfg = d->cfg;
     const char *site = opts != NULL && opts->site != NULL ? opts->site : cfg->site;
+    if (loc->file != NULL && !(flags & ADB_LOCATE_FORCE)) {
+        pthread_mutex_lock(&loc->mu);
+        bool first = !loc->file_read;
+        loc->file_read = true;
+        pthread_mutex_unlock(&loc->mu);
+        if (first)
+            read_file(loc);
+    }
     int64_t now = adb_mono_ms();
     pthread_mutex_lock(&loc->mu);
     if (!(flags & ADB_LOCATE_FORCE) && site == cfg->site && d->cache[kind].dcs != NULL && d->expires[kind] > now) {
@@ -420,12 +568,15 @@ adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags 
 
     /* Cache it (only what was found without a one-off site override). */
     pthread_mutex_lock(&loc->mu);
+    bool cached = false;
     if (site == cfg->site) {
         adb_dc_list_free(&d->cache[kind]);
-        if (copy_list(&list, &d->cache[kind], NULL) == ADB_OK)
+        if ((cached = copy_list(&list, &d->cache[kind], NULL) == ADB_OK))
             d->expires[kind] = adb_mono_ms() + (int64_t)ttl * 1000;
     }
     pthread_mutex_unlock(&loc->mu);
+    if (cached && loc->file != NULL)
+        write_file(loc);
     adb_log(loc->log, ADB_LOG_DEBUG, "located", "domain=%s kind=%s dcs=%zu answered=%zu client_site=%s first=%s",
             V(domain), kind ? "gc" : "dc", list.n, answered, V(list.client_site),
             V(list.dcs[0].host));

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <adbridge/dn.h>
+#include <adbridge/clock.h>
 #include <adbridge/object.h>
 
 #include <errno.h>
@@ -365,13 +366,8 @@ static json_t *jstr(const char *s)
 
 static json_t *jtime(time_t t)
 {
-    struct tm tm;
-    char buf[32];
-
-    if (t == 0 || gmtime_r(&t, &tm) == NULL)
-        return json_null();
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_string(buf);
+    char buf[ADB_RFC3339_SIZE];
+    return t != 0 && adb_rfc3339(t, buf) ? json_string(buf) : json_null();
 }
 
 json_t *adb_object_to_json(const adb_object *o)

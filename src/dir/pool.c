@@ -103,11 +103,12 @@ static adb_code connect_best(adb_pool *p, const char *domain, adb_pool_kind kind
     adb_code rc;
     char tried[512] = "";
     size_t o = 0;
+    adb_locate_flags flags = kind == ADB_POOL_GC ? ADB_LOCATE_GC : ADB_LOCATE_DEFAULT;
 
     if ((rc = adb_krb_refresh(p->creds, false, err)) != ADB_OK)
         return rc;
-    rc = adb_locator_get(p->loc, domain, kind == ADB_POOL_GC ? ADB_LOCATE_GC : ADB_LOCATE_DEFAULT,
-                         NULL, &list, err);
+again:
+    rc = adb_locator_get(p->loc, domain, flags, NULL, &list, err);
     if (rc != ADB_OK)
         return rc;
     rc = ADB_E_DC_UNAVAILABLE;
@@ -142,6 +143,12 @@ static adb_code connect_best(adb_pool *p, const char *domain, adb_pool_kind kind
         pthread_mutex_lock(&p->mu);
         p->stats.failovers++;
         pthread_mutex_unlock(&p->mu);
+    }
+    /* DCs remembered from an earlier run (locator.h) are a hint: locate afresh. */
+    if ((rc == ADB_E_DC_UNAVAILABLE || rc == ADB_E_TIMEOUT) && list.from_cache && !(flags & ADB_LOCATE_FORCE)) {
+        adb_dc_list_free(&list);
+        flags |= ADB_LOCATE_FORCE;
+        goto again;
     }
     if (rc == ADB_E_DC_UNAVAILABLE || rc == ADB_E_TIMEOUT)
         adb_error_set(err, ADB_E_DC_UNAVAILABLE, "no domain controller of %s could be reached: %s", domain,

@@ -4,6 +4,7 @@
  * flag, not only the changed ones, so the file alone says what is in use. */
 #include "config.h"
 
+#include <adbridge/ascii.h>
 #include <adbridge/fileio.h>
 #include <adbridge/subscriptions.h>
 
@@ -35,13 +36,7 @@ static adb_subscription *find(adb_subscriptions *s, const char *domain)
 
 static bool lower_copy(char *dst, size_t size, const char *src)
 {
-    size_t len = strlen(src);
-
-    if (len >= size)
-        return false;
-    for (size_t i = 0; i <= len; i++)
-        dst[i] = (char)tolower((unsigned char)src[i]);
-    return true;
+    return adb_ascii_case_copy(dst, size, src, false);
 }
 
 /* Sets or adds a flag (no persistence). */

@@ -1,6 +1,7 @@
 /* Forests, domains and trusts (see include/adbridge/topology.h). */
 #include "config.h"
 
+#include <adbridge/ascii.h>
 #include <adbridge/dn.h>
 #include <adbridge/topology.h>
 
@@ -31,8 +32,7 @@ static char *lower_dup(const char *s)
 {
     char *d = s != NULL ? strdup(s) : NULL;
 
-    for (char *p = d; p != NULL && *p != '\0'; p++)
-        *p = (char)tolower((unsigned char)*p);
+    adb_ascii_lower_in_place(d);
     return d;
 }
 

@@ -20,6 +20,7 @@
 #include "config.h"
 
 #include <adbridge/clock.h>
+#include <adbridge/fileio.h>
 #include <adbridge/link.h>
 #include <adbridge/proxy.h>
 #include <adbridge/secmem.h>
@@ -538,7 +539,7 @@ adb_code adb_link_new(const adb_link_options *o, adb_link **out, adb_error *err)
         goto fail;
     }
     if (l->b->password_file != NULL) {
-        if ((rc = adb_secret_file_load(l->b->password_file, "broker password", &l->password, err)) != ADB_OK) {
+        if ((rc = adb_secret_file_read(l->b->password_file, "broker password", ADB_SECRET_LINE_MAX, ADB_SECRET_FILE_LINE, &l->password, NULL, err)) != ADB_OK) {
             adb_error_prefix(err, "$.broker.password_file");
             goto fail;
         }
@@ -1878,7 +1879,7 @@ adb_code adb_link_probe(const adb_broker_config *b, int timeout_ms, adb_link_pro
         goto out;
     }
     if (b->password_file != NULL &&
-        (rc = adb_secret_file_load(b->password_file, "broker password", &pw, &r.error)) != ADB_OK) {
+        (rc = adb_secret_file_read(b->password_file, "broker password", ADB_SECRET_LINE_MAX, ADB_SECRET_FILE_LINE, &pw, NULL, &r.error)) != ADB_OK) {
         adb_error_prefix(&r.error, "$.broker.password_file");
         r.failed_stage = "config";
         goto out;

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <adbridge/clock.h>
+#include <adbridge/fileio.h>
 #include <adbridge/proxy.h>
 
 #include <errno.h>
@@ -20,78 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { SECRET_FILE_MAX = 4096, RESPONSE_HEAD_MAX = 8192 };
+enum { RESPONSE_HEAD_MAX = 8192 };
 
 static int remaining(int64_t deadline_ms)
 {
     int64_t r = deadline_ms - adb_mono_ms();
     return r < 0 ? 0 : r > INT32_MAX ? INT32_MAX : (int)r;
-}
-
-adb_code adb_secret_file_load(const char *path, const char *what, adb_secret **out, adb_error *err)
-{
-    adb_secret *buf = NULL;
-    struct stat st;
-    size_t len = 0;
-    adb_code rc = ADB_OK;
-    int fd;
-
-    *out = NULL;
-    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY)) < 0) {
-        int e = errno;
-        return adb_error_set(err, e == ELOOP ? ADB_E_CONFIG : e == ENOENT ? ADB_E_NOT_FOUND : ADB_E_IO,
-                             "cannot open %s file %s: %s", what, path,
-                             e == ELOOP ? "it is a symbolic link" : strerror(e));
-    }
-    if (fstat(fd, &st) != 0) {
-        rc = adb_error_set(err, ADB_E_IO, "cannot stat %s file %s: %s", what, path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = adb_error_set(err, ADB_E_CONFIG, "%s file %s is not a regular file", what, path);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
-        rc = adb_error_set(err, ADB_E_CONFIG,
-                           "%s file %s has mode %04o: group or others may read the secret; refusing to use it. "
-                           "Fix: chmod 600 %s (and change the secret if others could read it)",
-                           what, path, (unsigned)(st.st_mode & 07777), path);
-        goto out;
-    }
-    if ((rc = adb_secret_new(SECRET_FILE_MAX, &buf, err)) != ADB_OK)
-        goto out;
-    for (;;) {
-        ssize_t r = read(fd, adb_secret_data(buf) + len, SECRET_FILE_MAX - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = adb_error_set(err, ADB_E_IO, "cannot read %s file %s: %s", what, path, strerror(errno));
-            goto out;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-        if (len == SECRET_FILE_MAX) {
-            rc = adb_error_set(err, ADB_E_CONFIG, "%s file %s is larger than %d bytes", what, path,
-                               SECRET_FILE_MAX - 1);
-            goto out;
-        }
-    }
-    if (len > 0 && adb_secret_data(buf)[len - 1] == '\n')
-        len--;
-    if (len > 0 && adb_secret_data(buf)[len - 1] == '\r')
-        len--;
-    if (len == 0) {
-        rc = adb_error_set(err, ADB_E_CONFIG, "%s file %s is empty", what, path);
-        goto out;
-    }
-    adb_secret_set_len(buf, len);
-    *out = buf;
-    buf = NULL;
-out:
-    adb_secret_free(buf);
-    close(fd);
-    return rc;
 }
 
 static void tune_socket(int fd)
@@ -203,7 +138,7 @@ static adb_code proxy_connect(int fd, const adb_proxy_config *p, const char *hos
     snprintf(what, sizeof what, "proxy %s port %u", p->host, p->port);
     if (p->credentials_file != NULL) {
         size_t b64len;
-        if ((rc = adb_secret_file_load(p->credentials_file, "proxy credentials", &cred, err)) != ADB_OK)
+        if ((rc = adb_secret_file_read(p->credentials_file, "proxy credentials", ADB_SECRET_LINE_MAX, ADB_SECRET_FILE_LINE, &cred, NULL, err)) != ADB_OK)
             return rc;
         if (memchr(adb_secret_cdata(cred), ':', adb_secret_len(cred)) == NULL) {
             adb_secret_free(cred);

@@ -1,274 +1,20 @@
-/* The request decoder and reply encoder (see include/adbridge/proto.h).
- * Each check mirrors a keyword of schemas/request.schema.json; the
- * conformance test (tests/conformance) keeps the two in agreement. */
+/* The request decoder and reply encoder (see include/adbridge/proto.h):
+ * the envelope here, each operation's params by its entry in the table of
+ * operations (ops.h), with the checks of params.h.  Each check mirrors a
+ * keyword of schemas/request.schema.json; the conformance test
+ * (tests/conformance) keeps the two in agreement. */
 #include "config.h"
 
+#include "params.h"
+
 #include <adbridge/json.h>
-#include <adbridge/object.h>
 #include <adbridge/proto.h>
 #include <adbridge/secmem.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static const char *const op_names[ADB_OP_COUNT_] = {
-    [ADB_OP_HEALTH] = "health",
-    [ADB_OP_TOPOLOGY_GET] = "topology.get",
-    [ADB_OP_DOMAINS_CONFIGURE] = "domains.configure",
-    [ADB_OP_USER_GET] = "user.get",
-    [ADB_OP_GROUP_GET] = "group.get",
-    [ADB_OP_SEARCH] = "search",
-    [ADB_OP_USER_GROUPS] = "user.groups",
-    [ADB_OP_GROUP_MEMBERS] = "group.members",
-    [ADB_OP_AUTH_PASSWORD] = "auth.password",
-    [ADB_OP_CACHE_INVALIDATE] = "cache.invalidate",
-};
-
-const char *adb_op_name(adb_op op)
-{
-    return op >= 0 && op < ADB_OP_COUNT_ ? op_names[op] : NULL;
-}
-
-adb_op adb_op_from_name(const char *name)
-{
-    for (int i = 0; name != NULL && i < ADB_OP_COUNT_; i++)
-        if (strcmp(op_names[i], name) == 0)
-            return (adb_op)i;
-    return ADB_OP_NONE;
-}
-
-/* ---- decoding helpers ---- */
-
-typedef struct dec {
-    adb_request *r;
-    adb_error *err;
-} dec;
-
-static adb_code bad(dec *d, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static adb_code bad(dec *d, const char *path, const char *fmt, ...)
-{
-    char msg[ADB_ERROR_MESSAGE_MAX];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(d->r->error_path, sizeof d->r->error_path, "%s", path);
-    return adb_error_set(d->err, ADB_E_INVALID_REQUEST, "%s: %s", path, msg);
-}
-
-/* Code points of valid UTF-8 (jansson checked it). */
-static size_t utf8_len(const char *s, size_t bytes)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < bytes; i++)
-        n += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return n;
-}
-
-/* Bytes of the longest prefix of s with at most max code points. */
-static size_t utf8_prefix(const char *s, size_t max)
-{
-    size_t i = 0, n = 0;
-    while (s[i] != '\0') {
-        if (((unsigned char)s[i] & 0xC0) != 0x80 && n++ == max)
-            break;
-        i++;
-    }
-    return i;
-}
-
-/* path + "." + key, or path + "[\"key\"]" when key is not a plain word;
- * a long or odd key is cut and escaped, so the path is safe to show. */
-static void join(char *out, size_t size, const char *path, const char *key)
-{
-    size_t n = strlen(key);
-
-    if (n > 0 && n <= 64 && strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n) {
-        snprintf(out, size, "%s.%s", path, key);
-        return;
-    }
-    json_t *s = json_stringn(key, utf8_prefix(key, 64));
-    char *q = s != NULL ? json_dumps(s, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
-    snprintf(out, size, "%s[%s]", path, q != NULL ? q : "\"?\"");
-    free(q);
-    json_decref(s);
-}
-
-static void index_path(char *out, size_t size, const char *path, size_t i)
-{
-    if (snprintf(out, size, "%s[%zu]", path, i) < 0)   /* cut when too long: fine for a path */
-        out[0] = '\0';
-}
-
-/* Refuses members of obj not named in allowed (NULL-terminated). */
-static adb_code only(dec *d, json_t *obj, const char *path, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-    char p[ADB_PROTO_PATH_MAX];
-
-    json_object_foreach(obj, key, v) {
-        bool ok = false;
-        for (size_t i = 0; allowed[i] != NULL && !ok; i++)
-            ok = strcmp(allowed[i], key) == 0;
-        if (!ok) {
-            join(p, sizeof p, path, key);
-            return bad(d, p, "unknown field (this bridge speaks protocol version %d level %d; see health)",
-                       ADB_PROTO_VERSION, ADB_PROTO_LEVEL);
-        }
-    }
-    return ADB_OK;
-}
-
-static bool no_controls(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return false;
-    return true;
-}
-
-static bool charset(const char *s, const char *set)
-{
-    return strspn(s, set) == strlen(s);
-}
-
-#define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-typedef enum str_kind {
-    STR_TEXT = 0,      /* no control characters */
-    STR_ANY,           /* any character (jansson already refuses NUL) */
-    STR_REQUEST_ID,
-    STR_DOMAIN,
-    STR_CURSOR,
-    STR_KEY_ID,
-    STR_BASE64,
-} str_kind;
-
-static bool str_ok(const char *s, size_t n, str_kind kind)
-{
-    if (kind != STR_ANY && !no_controls(s, n))
-        return false;
-    switch (kind) {
-    case STR_TEXT:
-    case STR_ANY: return true;
-    case STR_REQUEST_ID: return charset(s, ALNUM "._:-");
-    case STR_DOMAIN: return strchr(ALNUM, s[0]) != NULL && s[0] != '\0' && charset(s, ALNUM "._-");
-    case STR_CURSOR: return charset(s, ALNUM "_-");
-    case STR_KEY_ID: return n == 22 && charset(s, ALNUM "_-");
-    case STR_BASE64: {
-        size_t body = strspn(s, ALNUM "+/"), pad = strspn(s + body, "=");
-        return body > 0 && pad <= 2 && body + pad == n;
-    }
-    }
-    return false;
-}
-
-static const char *str_what(str_kind kind)
-{
-    switch (kind) {
-    case STR_TEXT: return "without control characters";
-    case STR_ANY: return "";
-    case STR_REQUEST_ID: return "of letters, digits and . _ : -";
-    case STR_DOMAIN: return "naming a DNS or NetBIOS domain (letters, digits, . _ -, starting with a letter or digit)";
-    case STR_CURSOR: return "holding a next_cursor as the bridge returned it";
-    case STR_KEY_ID: return "holding a key id (22 characters of base64url)";
-    case STR_BASE64: return "of standard base64";
-    }
-    return "";
-}
-
-/* A string value at path: type, length in code points, characters. */
-static adb_code string_value(dec *d, json_t *v, const char *path, size_t min, size_t max, str_kind kind,
-                             const char **out)
-{
-    const char *s;
-    size_t bytes, n;
-
-    if (!json_is_string(v))
-        return bad(d, path, "must be a string");
-    s = json_string_value(v);
-    bytes = json_string_length(v);
-    n = utf8_len(s, bytes);
-    if (n < min || n > max)
-        return bad(d, path, "must be %zu to %zu characters long, not %zu", min, max, n);
-    if (!str_ok(s, bytes, kind))
-        return bad(d, path, "must be a string %s", str_what(kind));
-    *out = s;
-    return ADB_OK;
-}
-
-/* An optional (required = false) or required member. */
-static adb_code string_field(dec *d, json_t *obj, const char *path, const char *key, bool required, size_t min,
-                             size_t max, str_kind kind, const char **out)
-{
-    json_t *v = json_object_get(obj, key);
-    char p[ADB_PROTO_PATH_MAX];
-
-    join(p, sizeof p, path, key);
-    if (v == NULL)
-        return required ? bad(d, p, "is required") : ADB_OK;
-    return string_value(d, v, p, min, max, kind, out);
-}
-
-static adb_code bool_field(dec *d, json_t *obj, const char *path, const char *key, bool *out)
-{
-    json_t *v = json_object_get(obj, key);
-    char p[ADB_PROTO_PATH_MAX];
-
-    if (v == NULL)
-        return ADB_OK;
-    if (!json_is_boolean(v)) {
-        join(p, sizeof p, path, key);
-        return bad(d, p, "must be true or false");
-    }
-    *out = json_is_true(v);
-    return ADB_OK;
-}
-
-/* JSON Schema's "integer" is any number with no fraction (1.0 too). */
-static bool integral(json_t *v, int64_t *out)
-{
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
-        return true;
-    }
-    if (json_is_real(v)) {
-        double x = json_real_value(v);
-        if (x >= -9.2e18 && x <= 9.2e18 && x == (double)(int64_t)x) {
-            *out = (int64_t)x;
-            return true;
-        }
-    }
-    return false;
-}
-
-static adb_code limit_field(dec *d, json_t *obj, const char *path, int64_t max, size_t *out)
-{
-    json_t *v = json_object_get(obj, "limit");
-    char p[ADB_PROTO_PATH_MAX];
-    int64_t n;
-
-    if (v == NULL)
-        return ADB_OK;
-    join(p, sizeof p, path, "limit");
-    if (!integral(v, &n) || n < 1 || n > max)
-        return bad(d, p, "must be an integer from 1 to %lld", (long long)max);
-    *out = (size_t)n;
-    return ADB_OK;
-}
-
-static adb_code object_at(dec *d, json_t *v, const char *path, const char *const *allowed)
-{
-    if (!json_is_object(v))
-        return bad(d, path, "must be an object");
-    return only(d, v, path, allowed);
-}
 
 /* ---- deadline: RFC 3339 UTC ---- */
 
@@ -336,236 +82,93 @@ json_t *adb_proto_time(int64_t t)
     return json_string(buf);
 }
 
-/* ---- params of each op ---- */
-
-static adb_code params_get(dec *d, json_t *p, const char *idkey)
-{
-    const char *const allowed[] = { idkey, "domain", NULL };
-    adb_code rc;
-
-    if ((rc = object_at(d, p, "$.params", allowed)) != ADB_OK
-        || (rc = string_field(d, p, "$.params", idkey, true, 1, ADB_PROTO_IDENT_MAX, STR_TEXT, &d->r->ident))
-               != ADB_OK)
-        return rc;
-    return string_field(d, p, "$.params", "domain", false, 1, 253, STR_DOMAIN, &d->r->domain);
-}
-
-static adb_code params_domains(dec *d, json_t *p)
-{
-    static const char *const allowed[] = { "domains", NULL };
-    static const char *const item_allowed[] = { "domain", "use_for_subscriptions", NULL };
-    json_t *list = json_object_get(p, "domains"), *it;
-    char path[ADB_PROTO_PATH_MAX], ip[ADB_PROTO_PATH_MAX];
-    size_t i;
-    adb_code rc;
-
-    if ((rc = object_at(d, p, "$.params", allowed)) != ADB_OK)
-        return rc;
-    snprintf(path, sizeof path, "$.params.domains");
-    if (list == NULL)
-        return bad(d, path, "is required");
-    if (!json_is_array(list) || json_array_size(list) < 1 || json_array_size(list) > ADB_PROTO_DOMAINS_MAX)
-        return bad(d, path, "must be an array of 1 to %d entries", ADB_PROTO_DOMAINS_MAX);
-    json_array_foreach(list, i, it) {
-        adb_domain_flag *f = &d->r->domains[i];
-        json_t *flag;
-        index_path(ip, sizeof ip, path, i);
-        if ((rc = object_at(d, it, ip, item_allowed)) != ADB_OK
-            || (rc = string_field(d, it, ip, "domain", true, 1, 253, STR_DOMAIN, &f->domain)) != ADB_OK)
-            return rc;
-        if ((flag = json_object_get(it, "use_for_subscriptions")) == NULL || !json_is_boolean(flag)) {
-            join(path, sizeof path, ip, "use_for_subscriptions");
-            return bad(d, path, flag == NULL ? "is required" : "must be true or false");
-        }
-        f->enabled = json_is_true(flag);
-    }
-    d->r->n_domains = json_array_size(list);
-    return ADB_OK;
-}
-
-static adb_code params_search(dec *d, json_t *p)
-{
-    static const char *const allowed[] = { "prefix", "kinds", "limit", "cursor", NULL };
-    json_t *kinds = json_object_get(p, "kinds"), *k;
-    char path[ADB_PROTO_PATH_MAX];
-    size_t i;
-    adb_code rc;
-
-    if ((rc = object_at(d, p, "$.params", allowed)) != ADB_OK
-        || (rc = string_field(d, p, "$.params", "prefix", true, 1, ADB_PROTO_PREFIX_MAX, STR_TEXT, &d->r->prefix))
-               != ADB_OK
-        || (rc = limit_field(d, p, "$.params", 1000, &d->r->limit)) != ADB_OK
-        || (rc = string_field(d, p, "$.params", "cursor", false, 1, 1099, STR_CURSOR, &d->r->cursor)) != ADB_OK)
-        return rc;
-    if (kinds == NULL)
-        return ADB_OK;
-    if (!json_is_array(kinds) || json_array_size(kinds) < 1 || json_array_size(kinds) > 2)
-        return bad(d, "$.params.kinds", "must be an array of \"user\" and/or \"group\"");
-    json_array_foreach(kinds, i, k) {
-        unsigned bit = 0;
-        const char *s = json_string_value(k);
-        if (s != NULL && strcmp(s, "user") == 0 && json_string_length(k) == 4)
-            bit = ADB_KINDS_USER;
-        else if (s != NULL && strcmp(s, "group") == 0 && json_string_length(k) == 5)
-            bit = ADB_KINDS_GROUP;
-        index_path(path, sizeof path, "$.params.kinds", i);
-        if (bit == 0)
-            return bad(d, path, "must be \"user\" or \"group\"");
-        if (d->r->kinds & bit)
-            return bad(d, path, "is listed twice");
-        d->r->kinds |= bit;
-    }
-    return ADB_OK;
-}
-
-static adb_code params_members(dec *d, json_t *p)
-{
-    static const char *const allowed[] = { "group", "domain", "transitive", "limit", "cursor", NULL };
-    adb_code rc;
-
-    if ((rc = object_at(d, p, "$.params", allowed)) != ADB_OK
-        || (rc = string_field(d, p, "$.params", "group", true, 1, ADB_PROTO_IDENT_MAX, STR_TEXT, &d->r->ident))
-               != ADB_OK
-        || (rc = string_field(d, p, "$.params", "domain", false, 1, 253, STR_DOMAIN, &d->r->domain)) != ADB_OK
-        || (rc = bool_field(d, p, "$.params", "transitive", &d->r->transitive)) != ADB_OK
-        || (rc = limit_field(d, p, "$.params", 10000, &d->r->limit)) != ADB_OK)
-        return rc;
-    return string_field(d, p, "$.params", "cursor", false, 1, 1099, STR_CURSOR, &d->r->cursor);
-}
-
-static adb_code params_auth(dec *d, json_t *p)
-{
-    static const char *const allowed[] = { "user", "domain", "sealed", "password", "include_groups", NULL };
-    json_t *sealed = json_object_get(p, "sealed"), *pw = json_object_get(p, "password"), *v;
-    const char *key;
-    char path[ADB_PROTO_PATH_MAX];
-    adb_code rc;
-
-    if ((rc = object_at(d, p, "$.params", allowed)) != ADB_OK
-        || (rc = string_field(d, p, "$.params", "user", true, 1, ADB_PROTO_IDENT_MAX, STR_TEXT, &d->r->ident))
-               != ADB_OK
-        || (rc = string_field(d, p, "$.params", "domain", false, 1, 253, STR_DOMAIN, &d->r->domain)) != ADB_OK
-        || (rc = bool_field(d, p, "$.params", "include_groups", &d->r->include_groups)) != ADB_OK)
-        return rc;
-    if ((sealed == NULL) == (pw == NULL))
-        return bad(d, "$.params", "give exactly one of sealed (the password sealed to each instance key) and "
-                                  "password");
-    if (pw != NULL) {
-        /* Never quoted in a message: only its type and length are checked. */
-        if ((rc = string_value(d, pw, "$.params.password", 1, ADB_PROTO_PASSWORD_MAX, STR_ANY, &d->r->password))
-            != ADB_OK)
-            return rc;
-        d->r->password_len = json_string_length(pw);
-        return ADB_OK;
-    }
-    if (!json_is_object(sealed) || json_object_size(sealed) < 1 || json_object_size(sealed) > ADB_PROTO_SEALED_MAX)
-        return bad(d, "$.params.sealed", "must be an object of 1 to %d key id -> sealed copy members",
-                   ADB_PROTO_SEALED_MAX);
-    json_object_foreach(sealed, key, v) {
-        adb_sealed_copy *c = &d->r->sealed[d->r->n_sealed];
-        join(path, sizeof path, "$.params.sealed", key);
-        if (!str_ok(key, strlen(key), STR_KEY_ID))
-            return bad(d, path, "the member name must be a key id (22 characters of base64url; see health)");
-        if ((rc = string_value(d, v, path, 4, ADB_PROTO_SEALED_B64_MAX, STR_BASE64, &c->sealed_b64)) != ADB_OK)
-            return rc;
-        c->key_id = key;
-        d->r->n_sealed++;
-    }
-    return ADB_OK;
-}
-
-static adb_code params_of(dec *d, json_t *p)
-{
-    static const char *const none[] = { NULL };
-    static const char *const topo[] = { "refresh", NULL };
-    static const char *const inval[] = { "id", NULL };
-    adb_code rc;
-
-    if (p == NULL)
-        return bad(d, "$.params", "is required");
-    if (!json_is_object(p))
-        return bad(d, "$.params", "must be an object");
-    switch (d->r->op) {
-    case ADB_OP_HEALTH: return only(d, p, "$.params", none);
-    case ADB_OP_TOPOLOGY_GET:
-        if ((rc = only(d, p, "$.params", topo)) != ADB_OK)
-            return rc;
-        return bool_field(d, p, "$.params", "refresh", &d->r->refresh);
-    case ADB_OP_DOMAINS_CONFIGURE: return params_domains(d, p);
-    case ADB_OP_USER_GET:
-    case ADB_OP_GROUP_GET: return params_get(d, p, "id");
-    case ADB_OP_USER_GROUPS: return params_get(d, p, "user");
-    case ADB_OP_SEARCH: return params_search(d, p);
-    case ADB_OP_GROUP_MEMBERS: return params_members(d, p);
-    case ADB_OP_AUTH_PASSWORD: return params_auth(d, p);
-    case ADB_OP_CACHE_INVALIDATE:
-        if ((rc = only(d, p, "$.params", inval)) != ADB_OK)
-            return rc;
-        return string_field(d, p, "$.params", "id", false, 1, ADB_PROTO_IDENT_MAX, STR_TEXT, &d->r->ident);
-    case ADB_OP_NONE:
-    case ADB_OP_COUNT_: break;
-    }
-    return bad(d, "$.op", "unknown operation");
-}
-
 /* ---- the envelope ---- */
 
-adb_code adb_request_decode(const void *body, size_t len, size_t max_bytes, adb_request *out, adb_error *err)
+static void request_init(adb_request *out)
+{
+    memset(out, 0, sizeof *out);
+    out->op = ADB_OP_NONE;
+}
+
+/* Everything but the rules of the text: out->root_ holds root. */
+static adb_code decode_root(adb_param_dec *d, json_t *root)
 {
     static const char *const allowed[] = { "v", "id", "op", "params", "deadline", NULL };
-    dec d = { out, err };
-    json_error_t jerr;
-    json_t *root, *v;
+    adb_request *out = d->r;
+    json_t *v, *params;
     const char *s = NULL;
     int64_t version;
     adb_code rc;
 
-    memset(out, 0, sizeof *out);
-    out->op = ADB_OP_NONE;
-    if (max_bytes == 0)
-        max_bytes = ADB_PROTO_MAX_MESSAGE_DEFAULT;
-    if (len > max_bytes)
-        return bad(&d, "$", "the message is %zu bytes; this bridge accepts at most %zu (broker.max_message_bytes)",
-                   len, max_bytes);
-    if (body == NULL || len == 0)
-        return bad(&d, "$", "the message is empty");
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        /* Not jansson's text: it quotes the input ("near '...'", "byte
-         * 0x.."), which could be a password; the stack copy is wiped. */
-        rc = bad(&d, "$", "not a valid JSON text (UTF-8, no duplicate keys): %s at line %d column %d",
-                 adb_json_error_kind(&jerr), jerr.line, jerr.column);
-        adb_wipe(&jerr, sizeof jerr);
-        return rc;
-    }
-    out->root_ = root;
     if (!json_is_object(root))
-        return bad(&d, "$", "must be a JSON object");
+        return param_bad(d, "$", "must be a JSON object");
 
     /* The id first, so that every later error can be answered with it. */
-    if ((rc = string_field(&d, root, "$", "id", true, 1, ADB_PROTO_ID_MAX, STR_REQUEST_ID, &s)) != ADB_OK)
+    if ((rc = param_string(d, root, "$", "id", true, 1, ADB_PROTO_ID_MAX, PARAM_REQUEST_ID, &s)) != ADB_OK)
         return rc;
     snprintf(out->id, sizeof out->id, "%s", s);
 
     if ((v = json_object_get(root, "v")) == NULL)
-        return bad(&d, "$.v", "is required (the protocol version; this bridge speaks %d)", ADB_PROTO_VERSION);
-    if (!integral(v, &version) || version != ADB_PROTO_VERSION)
-        return bad(&d, "$.v", "protocol version not supported; this bridge speaks version %d (see health)",
-                   ADB_PROTO_VERSION);
-    if ((rc = only(&d, root, "$", allowed)) != ADB_OK)
+        return param_bad(d, "$.v", "is required (the protocol version; this bridge speaks %d)", ADB_PROTO_VERSION);
+    if (!param_integral(v, &version) || version != ADB_PROTO_VERSION)
+        return param_bad(d, "$.v", "protocol version not supported; this bridge speaks version %d (see health)",
+                         ADB_PROTO_VERSION);
+    if ((rc = param_only(d, root, "$", allowed)) != ADB_OK)
         return rc;
-    if ((rc = string_field(&d, root, "$", "op", true, 1, 64, STR_ANY, &s)) != ADB_OK)
+    if ((rc = param_string(d, root, "$", "op", true, 1, 64, PARAM_ANY, &s)) != ADB_OK)
         return rc;
     if ((out->op = adb_op_from_name(s)) == ADB_OP_NONE)
-        return bad(&d, "$.op", "unknown operation (this bridge speaks protocol version %d level %d; see health)",
-                   ADB_PROTO_VERSION, ADB_PROTO_LEVEL);
-    if ((rc = params_of(&d, json_object_get(root, "params"))) != ADB_OK)
+        return param_bad(d, "$.op", "unknown operation (this bridge speaks protocol version %d level %d; see health)",
+                         ADB_PROTO_VERSION, ADB_PROTO_LEVEL);
+    if ((params = json_object_get(root, "params")) == NULL)
+        return param_bad(d, "$.params", "is required");
+    if (!json_is_object(params))
+        return param_bad(d, "$.params", "must be an object");
+    if ((rc = adb_ops[out->op]->params(d, params)) != ADB_OK)
         return rc;
+    out->params = params;
     if ((v = json_object_get(root, "deadline")) != NULL) {
         if (!json_is_string(v) || !parse_time(json_string_value(v), &out->deadline_ms))
-            return bad(&d, "$.deadline", "must be an RFC 3339 time in UTC, e.g. 2025-01-31T12:00:00Z");
+            return param_bad(d, "$.deadline", "must be an RFC 3339 time in UTC, e.g. 2025-01-31T12:00:00Z");
     }
     return ADB_OK;
+}
+
+adb_code adb_request_decode(const void *body, size_t len, size_t max_bytes, adb_request *out, adb_error *err)
+{
+    adb_param_dec d = { out, err };
+    json_error_t jerr;
+    adb_code rc;
+
+    request_init(out);
+    if (max_bytes == 0)
+        max_bytes = ADB_PROTO_MAX_MESSAGE_DEFAULT;
+    if (len > max_bytes)
+        return param_bad(&d, "$", "the message is %zu bytes; this bridge accepts at most %zu "
+                         "(broker.max_message_bytes)", len, max_bytes);
+    if (body == NULL || len == 0)
+        return param_bad(&d, "$", "the message is empty");
+    out->root_ = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (out->root_ == NULL) {
+        /* Not jansson's text: it quotes the input ("near '...'", "byte
+         * 0x.."), which could be a password; the stack copy is wiped. */
+        rc = param_bad(&d, "$", "not a valid JSON text (UTF-8, no duplicate keys): %s at line %d column %d",
+                       adb_json_error_kind(&jerr), jerr.line, jerr.column);
+        adb_wipe(&jerr, sizeof jerr);
+        return rc;
+    }
+    return decode_root(&d, out->root_);
+}
+
+adb_code adb_request_decode_json(json_t *root, adb_request *out, adb_error *err)
+{
+    adb_param_dec d = { out, err };
+
+    request_init(out);
+    if (root == NULL)
+        return param_bad(&d, "$", "the message is empty");
+    out->root_ = json_incref(root);
+    return decode_root(&d, root);
 }
 
 void adb_request_clear(adb_request *r)
@@ -573,8 +176,7 @@ void adb_request_clear(adb_request *r)
     if (r->password != NULL)
         adb_wipe((char *)(uintptr_t)r->password, r->password_len);   /* jansson's buffer, ours */
     json_decref(r->root_);
-    memset(r, 0, sizeof *r);
-    r->op = ADB_OP_NONE;
+    request_init(r);
 }
 
 /* ---- replies ---- */
@@ -651,21 +253,8 @@ static json_t *envelope(const char *id, adb_op op)
     return r;
 }
 
-char *adb_reply_result(const char *id, adb_op op, json_t *result, size_t *len)
-{
-    json_t *r = envelope(id, op);
-
-    if (r == NULL || result == NULL || adb_op_name(op) == NULL) {
-        json_decref(r);
-        json_decref(result);
-        return adb_reply_error(id, op, ADB_E_NOMEM, "out of memory while encoding the reply", NULL, NULL, len);
-    }
-    json_object_set_new(r, "result", result);
-    return finish(r, len);
-}
-
-char *adb_reply_error(const char *id, adb_op op, adb_code code, const char *message, const char *path,
-                      json_t *candidates, size_t *len)
+json_t *adb_reply_error_json(const char *id, adb_op op, adb_code code, const char *message, const char *path,
+                             json_t *candidates)
 {
     json_t *r = envelope(id, op), *e = json_object();
 
@@ -673,8 +262,6 @@ char *adb_reply_error(const char *id, adb_op op, adb_code code, const char *mess
         json_decref(r);
         json_decref(e);
         json_decref(candidates);
-        if (len != NULL)
-            *len = 0;
         return NULL;
     }
     json_object_set_new(e, "code", json_string(adb_code_name(code)));
@@ -686,5 +273,29 @@ char *adb_reply_error(const char *id, adb_op op, adb_code code, const char *mess
     else
         json_decref(candidates);
     json_object_set_new(r, "error", e);
-    return finish(r, len);
+    return r;
+}
+
+json_t *adb_reply_result_json(const char *id, adb_op op, json_t *result)
+{
+    json_t *r = envelope(id, op);
+
+    if (r == NULL || result == NULL || adb_op_name(op) == NULL) {
+        json_decref(r);
+        json_decref(result);
+        return adb_reply_error_json(id, op, ADB_E_NOMEM, "out of memory while encoding the reply", NULL, NULL);
+    }
+    json_object_set_new(r, "result", result);
+    return r;
+}
+
+char *adb_reply_result(const char *id, adb_op op, json_t *result, size_t *len)
+{
+    return finish(adb_reply_result_json(id, op, result), len);
+}
+
+char *adb_reply_error(const char *id, adb_op op, adb_code code, const char *message, const char *path,
+                      json_t *candidates, size_t *len)
+{
+    return finish(adb_reply_error_json(id, op, code, message, path, candidates), len);
 }

@@ -1,6 +1,7 @@
 /* Strict decoder of the configuration file (see include/adbridge/config.h). */
 #include "config.h"
 
+#include <adbridge/ascii.h>
 #include <adbridge/config.h>
 #include <adbridge/fileio.h>
 #include <adbridge/json.h>
@@ -198,11 +199,6 @@ static bool user_name_valid(const char *s)
     return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
-static void lower(char *s)
-{
-    for (; *s != '\0'; s++)
-        *s = (char)tolower((unsigned char)*s);
-}
 
 static adb_code parse_domain(json_t *obj, const char *path, adb_domain_config *d, adb_error *err)
 {
@@ -218,7 +214,7 @@ static adb_code parse_domain(json_t *obj, const char *path, adb_domain_config *d
         return rc;
     if (!adb_dns_name_valid(d->name))
         return adb_error_set(err, ADB_E_CONFIG, "%s.name: '%s' is not a DNS domain name", path, d->name);
-    lower(d->name);
+    adb_ascii_lower_in_place(d->name);
     flag = json_object_get(obj, "use_for_subscriptions");
     if (flag != NULL && !json_is_boolean(flag))
         return adb_error_set(err, ADB_E_CONFIG, "%s.use_for_subscriptions: must be true or false", path);

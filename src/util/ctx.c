@@ -14,6 +14,11 @@ const char *adb_version(void)
 
 adb_code adb_ctx_new(const char *config_path, adb_ctx **out, adb_error *err)
 {
+    return adb_ctx_new_with(config_path, ADB_CTX_DEFAULT, out, err);
+}
+
+adb_code adb_ctx_new_with(const char *config_path, unsigned flags, adb_ctx **out, adb_error *err)
+{
     adb_ctx *ctx = calloc(1, sizeof *ctx);
     adb_code rc;
 
@@ -25,6 +30,7 @@ adb_code adb_ctx_new(const char *config_path, adb_ctx **out, adb_error *err)
         free(ctx);
         return rc;
     }
+    ctx->config->persist_caches = (flags & ADB_CTX_PERSIST_CACHES) != 0;
     adb_logger_init(&ctx->log, ctx->config->log_level, stderr);
     *out = ctx;
     return ADB_OK;

@@ -2,13 +2,15 @@
  * prints one line per file: "FILE<TAB>valid" or
  * "FILE<TAB>invalid<TAB>PATH<TAB>MESSAGE".  Used by conformance.test, which
  * compares these verdicts with python3-jsonschema's.  Exit 0 unless a file
- * cannot be read. */
+ * cannot be read.  `check_request --ops` prints the names of the table of
+ * operations (ops.h), one a line, in its order. */
 #include "config.h"
 
 #include <adbridge/proto.h>
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -41,6 +43,11 @@ int main(int argc, char **argv)
     size_t max = 0;
     int first = 1;
 
+    if (argc == 2 && strcmp(argv[1], "--ops") == 0) {
+        for (int i = 0; i < ADB_OP_COUNT_; i++)
+            printf("%s\n", adb_op_name((adb_op)i));
+        return 0;
+    }
     if (argc > 2 && argv[1][0] == '-' && argv[1][1] == 'm') {   /* -m MAX_BYTES */
         max = strtoul(argv[2], NULL, 10);
         first = 3;

@@ -5,6 +5,8 @@ implementation independent of the bridge's C decoder.
   validate.py [--max-bytes N] request|reply FILE...   one verdict per file:
       FILE<TAB>valid   or   FILE<TAB>invalid<TAB>REASON        (exit 0)
   validate.py --expect-valid request|reply FILE...    lists the invalid ones; exit 1 if any
+  validate.py --result-of OP reply FILE...            each FILE holds only a result (adbridge CMD
+      --json): validated as the result of a reply to OP
 
 A message is valid when it is a JSON text by the rules of schemas/README.md
 (UTF-8, at most --max-bytes (default 65536 for requests), no duplicate keys, no NaN/Infinity, no NUL or
@@ -133,11 +135,13 @@ def validator(kind):
     return Draft202012Validator(schema, resolver=resolver, format_checker=format_checker())
 
 
-def verdict(v, data, max_bytes):
+def verdict(v, data, max_bytes, result_of=None):
     try:
         value = strict_load(data, max_bytes)
     except Invalid as e:
         return str(e)
+    if result_of is not None:
+        value = {"v": 1, "id": "cli", "op": result_of, "result": value}
     errors = sorted(v.iter_errors(value), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
@@ -147,6 +151,7 @@ def verdict(v, data, max_bytes):
 
 def main(argv):
     expect_valid = False
+    result_of = None
     max_bytes = None   # requests: 65536 (broker.max_message_bytes' default); replies: no limit here
     while argv and argv[0].startswith("--"):
         if argv[0] == "--expect-valid":
@@ -155,10 +160,13 @@ def main(argv):
         elif argv[0] == "--max-bytes":
             max_bytes = int(argv[1])
             argv = argv[2:]
+        elif argv[0] == "--result-of":
+            result_of = argv[1]
+            argv = argv[2:]
         else:
             sys.stderr.write("validate.py: unknown option %s\n" % argv[0])
             return 2
-    if not argv or argv[0] not in ("request", "reply"):
+    if not argv or argv[0] not in ("request", "reply") or (result_of is not None and argv[0] != "reply"):
         sys.stderr.write(__doc__)
         return 2
     if max_bytes is None:
@@ -167,7 +175,7 @@ def main(argv):
     bad = 0
     for path in argv[1:]:
         with open(path, "rb") as f:
-            why = verdict(v, f.read(), max_bytes)
+            why = verdict(v, f.read(), max_bytes, result_of)
         if why is None:
             if not expect_valid:   # that mode lists only what is wrong
                 print("%s\tvalid" % path)

@@ -14,7 +14,7 @@ exit_of() { local rc=0; "$@" >/dev/null 2>&1 || rc=$?; echo "$rc"; }
 check_match "adbridge user by DOMAIN\\name" '^upn +alice@adb\.test$' adb user 'ADB\alice'
 check_match "adbridge user --json by UPN is the wire shape" '"sam_account_name": "alice"' \
     adb user alice@adb.test --json
-sid=$(adb user 'ADB\alice' --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["sid"])')
+sid=$(adb user 'ADB\alice' --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["object"]["sid"])')
 check_match "adbridge user by SID" '^name +ADB\\alice$' adb user "$sid"
 check_match "adbridge group shows type and scope" '^group scope +domain_local$' adb group 'ADB\grp.domlocal.sec'
 check_match "adbridge user: locked-out user" '^locked out +yes$' adb user 'ADB\locked.user'
@@ -27,8 +27,14 @@ check_eq "adbridge search: exit 1 for nothing found (hostile prefix)" 1 "$(exit_
 check_match "adbridge groups-of: nested user in nest.L8" 'ADB\\nest\.L8 ' adb groups-of 'ADB\nested.user'
 check_match "adbridge members: 5000 members of big.group, streamed" '^# 5000 members$' \
     adb members 'ADB\big.group' --limit 700
-check_eq "adbridge members --json: 5000 distinct members" 5000 "$(adb members 'ADB\big.group' --json \
-    | /usr/bin/python3 -c 'import json,sys; m=json.load(sys.stdin)["members"]; print(len({x["sid"] for x in m}))')"
+# --json prints the wire's result (schemas/reply.schema.json), here every
+# page of the listing in one; validated below.
+cli_json=$ADB_TEST_TMP/cli-json
+mkdir -p "$cli_json"
+adb members 'ADB\big.group' --limit 700 --json >"$cli_json/group.members-big.json"
+check_eq "adbridge members --json: 5000 distinct members" 5000 "$(/usr/bin/python3 -c \
+    'import json,sys; m=json.load(open(sys.argv[1]))["members"]; print(len({x["sid"] for x in m}))' \
+    "$cli_json/group.members-big.json")"
 check_match "adbridge members --transitive across the trust" 'PARTNER\\pia\.partner' \
     adb members 'ADB\partner.members' --transitive
 check_match "adbridge domains lists the forest trust" 'partner\.test +PARTNER +bidirectional +forest' adb domains
@@ -37,3 +43,35 @@ check_match "adbridge domains shows it disabled, not contacted" 'partner\.test .
 check_eq "adbridge user in a disabled domain: exit 2" 2 "$(exit_of adb user 'PARTNER\pat.partner')"
 check_match "adbridge domain enable persists" 'enabled' adb domain enable PARTNER
 check_match "adbridge user in the re-enabled domain" '^name +PARTNER\\pat\.partner$' adb user 'PARTNER\pat.partner'
+
+# ---- the CLI's --json is the wire's result: each validated by
+# tests/conformance/validate.py against reply.schema.json's result of its op ----
+adb user alice@adb.test --json >"$cli_json/user.get.json"
+adb group 'ADB\grp.domlocal.sec' --json >"$cli_json/group.get.json"
+adb search 'Smith, John (' --users --json >"$cli_json/search.json"
+adb search bulk --limit 3 --json >"$cli_json/search-page.json"
+adb groups-of 'ADB\nested.user' --json >"$cli_json/user.groups.json"
+adb members 'ADB\partner.members' --transitive --json >"$cli_json/group.members-transitive.json"
+adb domains --json >"$cli_json/topology.get.json"
+adb domain enable partner.test --json >"$cli_json/domains.configure.json" 2>>"$ADB_TEST_TMP/cli-json.log"
+# badpw.user never locks out: the CLI's auth path with a wrong password.
+printf '%s\n' 'Wrong-Passw0rd-CLI' | adb auth --stdin badpw.user --json >"$cli_json/auth.password.json" \
+    2>>"$ADB_TEST_TMP/cli-json.log"
+check_eq "adbridge auth --json: a wrong password is invalid_credentials, exit 1" "invalid_credentials 1" \
+    "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"])' \
+        "$cli_json/auth.password.json") $(printf '%s\n' 'Wrong-Passw0rd-CLI' | exit_of adb auth --stdin badpw.user)"
+check_match "adbridge search --json: a page carries its next_cursor" '"next_cursor": "[A-Za-z0-9_-]+"' \
+    cat "$cli_json/search-page.json"
+for f in "$cli_json"/*.json; do
+    op=$(basename "$f" .json); op=${op%%-*}
+    check "adbridge --json for $(basename "$f" .json) is the result of $op by schemas/reply.schema.json" \
+        env ADB_TOP_SRCDIR="$ADB_TOP_SRCDIR" /usr/bin/python3 "$ADB_TOP_SRCDIR/tests/conformance/validate.py" \
+        --expect-valid --result-of "$op" reply "$f"
+done
+check_eq "the CLI's --json was checked for every op it runs" \
+    "auth.password domains.configure group.get group.members search topology.get user.get user.groups" \
+    "$(ls "$cli_json" | sed 's/\.json$//; s/-.*//' | sort -u | xargs)"
+# An error with --json: the wire's error object on stdout, the line on stderr.
+check_match "adbridge user --json when ambiguous prints the wire's error with its candidates" \
+    '^ambiguous 2$' bash -c "adbridge --config '$cli_cfg' user Administrator --json 2>/dev/null \
+        | /usr/bin/python3 -c 'import json,sys; e=json.load(sys.stdin); print(e[\"code\"], len(e[\"candidates\"]))'"

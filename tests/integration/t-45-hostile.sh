@@ -36,7 +36,7 @@ check "replicate the user to dc2" tenv_run samba-tool drs replicate dc2.adb.test
 seen_json() {
     adbridge user "ADB\\$hostile" --json 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
-sys.exit(0 if json.load(sys.stdin).get("display_name") == "Eve\x1b]0;pwned\x07Evil\x1b[2J\u009b31m\x7f" else 1)'
+sys.exit(0 if json.load(sys.stdin)["object"].get("display_name") == "Eve\x1b]0;pwned\x07Evil\x1b[2J\u009b31m\x7f" else 1)'
 }
 waited() { for _ in $(seq 40); do "$@" && return 0; sleep 1; done; return 1; }
 check "adbridge user --json: the exact displayName, escaped by JSON only" waited seen_json

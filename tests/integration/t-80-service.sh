@@ -316,10 +316,10 @@ check_fail "an account that does not exist: refused with how to create it" "no a
 
 # ---- documentation that cannot rot ----
 check_match "docs/events.md lists every adb_log event of src/" '^events=[0-9]{2,} missing=0$' \
-    /usr/bin/python3 "$S/tests/integration/events_doc.py" "$S/src" "$S/docs/events.md"
+    /usr/bin/python3 "$S/tests/events_doc.py" "$S/src" "$S/docs/events.md"
 grep -v '^| `clone_detected`' "$S/docs/events.md" >"$T80/events-minus-one.md"
 check_fail "... and the check catches an event missing from it" 'missing: clone_detected' \
-    /usr/bin/python3 "$S/tests/integration/events_doc.py" "$S/src" "$T80/events-minus-one.md"
+    /usr/bin/python3 "$S/tests/events_doc.py" "$S/src" "$T80/events-minus-one.md"
 check_eq "adbridge.json(5) documents every field of schemas/config.schema.json" "" "$(/usr/bin/python3 - \
     "$S/schemas/config.schema.json" "$S/man/adbridge.json.5.scd" <<'EOF'
 import json, sys

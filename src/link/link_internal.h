@@ -1,0 +1,196 @@
+/* What the files of the cloud link share (private to src/link; the public
+ * API is include/adbridge/link.h).  Everything here belongs to the link
+ * thread, except what struct adb_link marks as under its lock.
+ *
+ *   link.c           lifecycle, the link thread's loop and proton events, state
+ *   link_conn.c      the broker URL; one AMQP connection over a socket of its
+ *                    own (TLS, SASL, I/O with the connection driver); the probe
+ *   link_requests.c  incoming transfers to jobs: bodies, oversize, delivery
+ *                    counting, credit, settling requests
+ *   link_replies.c   reply senders per address, retries, settling a request
+ *                    once the broker settled its reply */
+#ifndef ADBRIDGE_LINK_INTERNAL_H
+#define ADBRIDGE_LINK_INTERNAL_H
+
+#include <adbridge/config.h>
+#include <adbridge/error.h>
+#include <adbridge/link.h>
+#include <adbridge/secmem.h>
+
+#include <proton/condition.h>
+#include <proton/connection_driver.h>
+#include <proton/delivery.h>
+#include <proton/link.h>
+#include <proton/message.h>
+#include <proton/session.h>
+#include <proton/ssl.h>
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    MAX_SENDERS = 32,              /* cached reply senders (one per reply_to address, each on its own session) */
+    MSGID_TEXT_MAX = 128,
+    ADDRESS_MAX = 512,             /* longest reply_to taken */
+    SEEN_MAX = 1024,               /* requests given back, remembered for broker.delivery_limit */
+};
+
+typedef struct link_url {
+    bool tls;
+    char host[256];
+    unsigned port;
+} link_url;
+
+/* One AMQP connection over an owned socket (the link's, or the probe's). */
+typedef struct link_conn {
+    int fd;
+    pn_connection_driver_t driver;
+    bool driver_ok;
+    pn_ssl_t *ssl;                /* NULL for amqp:// */
+    bool tls_done;
+} link_conn;
+
+typedef enum job_state {
+    JOB_WAITING,                   /* taken, waiting for a free worker (the peer sent more than the credit) */
+    JOB_AT_WORKER,
+    JOB_AWAIT_SETTLE,              /* reply sent, the broker's outcome pending */
+    JOB_REPLY_RETRY,               /* its reply link went away: the reply is sent again */
+} job_state;
+
+struct adb_link_job {
+    adb_link_request req;          /* workers read this */
+    unsigned char *body;           /* sodium_malloc'd: wiped when freed; NULL for an oversize request */
+    size_t body_len;
+    bool body_is_string;
+    char msgid[MSGID_TEXT_MAX];
+    uint64_t seen_key;             /* of the message id (0: none), for the delivery limit */
+    /* link thread only: */
+    uint64_t gen;                  /* connection generation it arrived on */
+    job_state state;
+    pn_delivery_t *dlv;            /* the request */
+    pn_message_t *msg;             /* the request's header and properties (never its body) */
+    pn_link_t *sender;             /* reply link, once sent */
+    pn_delivery_t *reply_dlv;      /* the reply, until the broker settles it */
+    unsigned reply_attempts;
+    int64_t reply_sent_ms;
+    adb_link_job *prev, *next;     /* live list */
+    adb_link_job *wait_next;       /* waiting list */
+    /* handed back by adb_link_complete (under lock): */
+    unsigned char *reply;
+    size_t reply_len;
+    bool answered;
+    adb_link_job *done_next;
+};
+
+/* A reply sender, on a session of its own: RabbitMQ ends the whole session
+ * when an attach fails (an exchange that does not exist), and that must not
+ * take the request link or the other replies with it. */
+typedef struct sender_entry {
+    pn_session_t *ssn;
+    pn_link_t *link;
+    char *address;                 /* the reply_to it serves */
+    uint64_t last_use;
+} sender_entry;
+
+/* A request this process gave back (or lost with its connection): when it
+ * comes back, its deliveries go on counting from here. */
+typedef struct seen_entry {
+    uint64_t key;                  /* 0: free */
+    unsigned deliveries;
+} seen_entry;
+
+struct adb_link {
+    const adb_broker_config *b;
+    const adb_logger *log;
+    link_url u;
+    adb_secret *password;
+    unsigned slots;
+    unsigned delivery_limit;
+    adb_link_submit_fn submit;
+    void *submit_arg;
+    char container_id[128];
+    size_t max_bytes;              /* taken in whole up to this; beyond, only the start is kept */
+
+    pthread_t thread;
+    bool started;
+    int wake_fd;
+
+    pthread_mutex_t lock;          /* state, stop flag, done list */
+    adb_link_state st;
+    bool stop_requested;
+    int grace_ms;
+    adb_link_job *done_head, *done_tail;
+
+    /* link thread only: */
+    uint64_t gen;
+    unsigned outstanding;          /* jobs not ended: waiting, at a worker, reply pending */
+    unsigned at_work;              /* handed to submit, not yet completed */
+    adb_link_job *live;
+    adb_link_job *wait_head, *wait_tail;
+    unsigned waiting;
+    link_conn c;
+    pn_session_t *req_ssn;
+    pn_link_t *receiver;
+    sender_entry senders[MAX_SENDERS];
+    uint64_t use_clock, tag_seq;
+    bool serving;
+    bool stopping;
+    bool err_recorded;             /* this attempt's failure is already counted */
+    bool overdelivery_logged;      /* once per connection */
+    bool rabbit_v1;                /* the peer is RabbitMQ before 4.0 (reply_target) */
+    char peer[80];                 /* "product/version" from the broker's open, or "" */
+    int64_t grace_deadline;
+    unsigned char seen_salt[crypto_generichash_KEYBYTES];
+    seen_entry seen[SEEN_MAX];
+    size_t seen_next;
+};
+
+/* Counts one event in the state health reads. */
+#define COUNT(l, field)                                                                                                \
+    do {                                                                                                               \
+        pthread_mutex_lock(&(l)->lock);                                                                                \
+        (l)->st.field++;                                                                                               \
+        (l)->st.in_flight = (l)->outstanding;                                                                          \
+        pthread_mutex_unlock(&(l)->lock);                                                                              \
+    } while (0)
+
+/* ---- link_conn.c ---- */
+
+adb_code link_parse_url(const char *s, link_url *u, adb_error *err);
+void link_fmt(char *buf, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
+void link_cond_text(pn_condition_t *c, char *buf, size_t size);
+void link_log_field(char *buf, size_t size, const char *v);
+adb_code link_conn_setup(link_conn *c, const adb_broker_config *b, const link_url *u, const adb_secret *pw,
+                         const char *container_id, adb_error *err);
+bool link_conn_io(link_conn *c, int wake_fd, int wait_ms);
+void link_conn_error_text(link_conn *c, char *buf, size_t size);
+void link_conn_destroy(link_conn *c);
+const char *link_error_hint(const char *text, bool tls);
+
+/* ---- link_requests.c ---- */
+
+void link_on_incoming(adb_link *l, pn_delivery_t *d);
+void link_update_credit(adb_link *l);
+void link_feed_workers(adb_link *l);
+void link_give_back(adb_link *l, adb_link_job *j);
+void link_reject(adb_link *l, pn_delivery_t *d, const char *condition, const char *description);
+void link_seen_drop(adb_link *l, const adb_link_job *j);
+void link_release_waiting(adb_link *l);
+void link_release_all(adb_link *l);
+void link_job_end(adb_link *l, adb_link_job *j);
+void link_job_free(adb_link_job *j);
+
+/* ---- link_replies.c ---- */
+
+void link_send_reply(adb_link *l, adb_link_job *j);
+void link_on_reply_settled(adb_link *l, pn_delivery_t *rd);
+void link_check_reply_timeouts(adb_link *l, int64_t now);
+sender_entry *link_sender_of(adb_link *l, pn_link_t *lk, pn_session_t *ssn);
+void link_sender_failed(adb_link *l, sender_entry *s, const char *why);
+void link_senders_forget(adb_link *l);
+void link_reply_detach(adb_link_job *j);
+
+#endif

@@ -1,0 +1,654 @@
+/* The cloud link's requests (link_internal.h): incoming transfers become
+ * jobs for the workers.  The body is copied into wiped memory and proton's
+ * copy wiped; a request too large to take whole keeps only its start; the
+ * deliveries of a request are counted against broker.delivery_limit, with
+ * a memory of the ones given back; the credit never exceeds the free
+ * workers, and what a peer sends beyond it waits.  Also how a request is
+ * settled when it is not answered: released, given back or rejected. */
+#include "config.h"
+
+#include "link_internal.h"
+
+#include <adbridge/clock.h>
+#include <adbridge/log.h>
+
+#include <proton/codec.h>
+#include <proton/disposition.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    HOLD_FACTOR = 8,               /* requests sent beyond the credit: up to this many times slots wait */
+};
+
+/* Per-delivery read buffer while transfers arrive. */
+typedef struct inbuf {
+    unsigned char *data;           /* sodium_malloc'd: wiped when freed */
+    size_t len, cap;
+    size_t dropped;                /* bytes past max_bytes, read and dropped */
+    bool oversize;
+} inbuf;
+
+/* ---- jobs ---- */
+
+/* Frees a job; its body is wiped (sodium_free). */
+void link_job_free(adb_link_job *j)
+{
+    if (j == NULL)
+        return;
+    if (j->body != NULL)
+        sodium_free(j->body);
+    free(j->reply);
+    if (j->msg != NULL)
+        pn_message_free(j->msg);
+    free(j);
+}
+
+/* A taken request: it holds a slot until it ends. */
+static void live_add(adb_link *l, adb_link_job *j)
+{
+    j->prev = NULL;
+    j->next = l->live;
+    if (l->live != NULL)
+        l->live->prev = j;
+    l->live = j;
+    l->outstanding++;
+}
+
+/* Ends a job the link thread holds (no worker has it). */
+void link_job_end(adb_link *l, adb_link_job *j)
+{
+    if (j->prev != NULL)
+        j->prev->next = j->next;
+    else if (l->live == j)
+        l->live = j->next;
+    if (j->next != NULL)
+        j->next->prev = j->prev;
+    l->outstanding--;
+    link_reply_detach(j);
+    link_job_free(j);
+}
+
+/* ---- delivery counting (broker.delivery_limit) ---- */
+
+/* A keyed hash of the message id with its type (never 0); 0 without an id. */
+static uint64_t seen_key_of(const adb_link *l, pn_msgid_t id)
+{
+    crypto_generichash_state st;
+    unsigned char type = (unsigned char)id.type, out[crypto_generichash_BYTES_MIN];
+    uint64_t k;
+
+    if (id.type == PN_NULL)
+        return 0;
+    crypto_generichash_init(&st, l->seen_salt, sizeof l->seen_salt, sizeof out);
+    crypto_generichash_update(&st, &type, 1);
+    switch (id.type) {
+    case PN_ULONG: {
+        uint64_t v = id.u.as_ulong;
+        crypto_generichash_update(&st, (const unsigned char *)&v, sizeof v);
+        break;
+    }
+    case PN_UUID:
+        crypto_generichash_update(&st, (const unsigned char *)id.u.as_uuid.bytes, sizeof id.u.as_uuid.bytes);
+        break;
+    case PN_BINARY:
+    case PN_STRING:
+    case PN_SYMBOL:
+        crypto_generichash_update(&st, (const unsigned char *)id.u.as_bytes.start, id.u.as_bytes.size);
+        break;
+    default:
+        return 0;
+    }
+    crypto_generichash_final(&st, out, sizeof out);
+    memcpy(&k, out, sizeof k);
+    return k != 0 ? k : 1;
+}
+
+static seen_entry *seen_find(adb_link *l, uint64_t key)
+{
+    if (key == 0)
+        return NULL;
+    for (size_t i = 0; i < SEEN_MAX; i++)
+        if (l->seen[i].key == key)
+            return &l->seen[i];
+    return NULL;
+}
+
+/* Remembers (or updates) a request that may come back; the oldest entry
+ * makes room when the table is full. */
+static void seen_put(adb_link *l, const adb_link_job *j)
+{
+    seen_entry *e = seen_find(l, j->seen_key);
+
+    if (j->seen_key == 0)
+        return;
+    if (e == NULL) {
+        e = &l->seen[l->seen_next];
+        l->seen_next = (l->seen_next + 1) % SEEN_MAX;
+        e->key = j->seen_key;
+    }
+    e->deliveries = j->req.deliveries;
+}
+
+/* A request settled for good (accepted or rejected) does not come back. */
+void link_seen_drop(adb_link *l, const adb_link_job *j)
+{
+    seen_entry *e = seen_find(l, j->seen_key);
+    if (e != NULL)
+        e->key = 0;
+}
+
+/* ---- settling requests ---- */
+
+/* Gives a request back to the broker untouched (it never reached a worker). */
+static void release(adb_link *l, pn_delivery_t *d)
+{
+    pn_delivery_update(d, PN_RELEASED);
+    pn_delivery_settle(d);
+    COUNT(l, released);
+}
+
+/* Gives a request that ran back to the broker for another instance:
+ * modified with delivery-failed, so brokers that count deliveries count
+ * this one -- released for RabbitMQ before 4.0, which ends the whole session
+ * on a modified outcome ("Unrecognised state").  We count it too, should it
+ * come back here. */
+void link_give_back(adb_link *l, adb_link_job *j)
+{
+    seen_put(l, j);
+    if (l->rabbit_v1) {
+        pn_delivery_update(j->dlv, PN_RELEASED);
+    } else {
+        pn_disposition_set_failed(pn_delivery_local(j->dlv), true);
+        pn_delivery_update(j->dlv, PN_MODIFIED);
+    }
+    pn_delivery_settle(j->dlv);
+    COUNT(l, released);
+}
+
+/* Settles a request rejected: the broker's dead-letter policy applies.  The
+ * condition goes to the broker: an address or a count, never the body. */
+void link_reject(adb_link *l, pn_delivery_t *d, const char *condition, const char *description)
+{
+    pn_condition_t *c = pn_disposition_condition(pn_delivery_local(d));
+
+    pn_condition_set_name(c, condition);
+    if (description != NULL)
+        pn_condition_set_description(c, description);
+    pn_delivery_update(d, PN_REJECTED);
+    pn_delivery_settle(d);
+    COUNT(l, rejected);
+}
+
+/* ---- credit, and requests waiting for a worker ---- */
+
+/* Grants credit up to the free slots (none while stopping).  proton keeps
+ * the credit as a signed count that a peer sending more than it was given
+ * drives below zero; adding to it then would put a negative link-credit on
+ * the wire, which the peer reads as an unsigned 4294967295 -- unlimited.  So
+ * a negative credit is first brought back to zero (a flow of link-credit 0:
+ * "stop"), and the credit never exceeds slots - outstanding. */
+void link_update_credit(adb_link *l)
+{
+    int have, want;
+
+    if (l->receiver == NULL || !l->serving)
+        return;
+    have = pn_link_remote_credit(l->receiver);
+    if (have < 0) {
+        pn_link_flow(l->receiver, -have);
+        have = 0;
+    }
+    if (l->stopping)
+        return;
+    want = (int)l->slots - (int)l->outstanding - pn_link_queued(l->receiver);
+    if (want > have)
+        pn_link_flow(l->receiver, want - have);
+}
+
+/* Hands waiting jobs to free workers. */
+void link_feed_workers(adb_link *l)
+{
+    while (l->wait_head != NULL && l->at_work < l->slots && l->serving && !l->stopping) {
+        adb_link_job *j = l->wait_head;
+        l->wait_head = j->wait_next;
+        if (l->wait_head == NULL)
+            l->wait_tail = NULL;
+        l->waiting--;
+        j->wait_next = NULL;
+        j->state = JOB_AT_WORKER;
+        l->at_work++;
+        l->submit(l->submit_arg, j);
+    }
+}
+
+/* Gives back the jobs no worker took yet (stopping, or the connection ended). */
+void link_release_waiting(adb_link *l)
+{
+    adb_link_job *j, *next;
+
+    for (j = l->wait_head; j != NULL; j = next) {
+        next = j->wait_next;
+        if (j->dlv != NULL && l->serving)
+            release(l, j->dlv);
+        j->dlv = NULL;
+        link_job_end(l, j);
+    }
+    l->wait_head = l->wait_tail = NULL;
+    l->waiting = 0;
+}
+
+/* Gives back every request of this connection that is not settled yet. */
+void link_release_all(adb_link *l)
+{
+    adb_link_job *j, *next;
+
+    link_release_waiting(l);
+    for (j = l->live; j != NULL; j = next) {
+        next = j->next;
+        if (j->dlv != NULL && l->serving)
+            link_give_back(l, j);
+        else if (j->dlv != NULL)
+            seen_put(l, j); /* the connection is gone: the broker gives it back by itself */
+        j->dlv = NULL;
+        if (j->state != JOB_AT_WORKER) {
+            link_job_end(l, j);
+        } else {
+            /* Still at its worker: it stays outstanding (holding a slot) until
+             * adb_link_complete hands it back; unlinked, marked stale. */
+            if (j->prev != NULL)
+                j->prev->next = j->next;
+            else
+                l->live = j->next;
+            if (j->next != NULL)
+                j->next->prev = j->prev;
+            j->prev = j->next = NULL;
+            j->gen = 0;
+        }
+    }
+    l->live = NULL;
+}
+
+/* ---- a request's message id and expiry ---- */
+
+/* The message id for logs: a string as it is, a number in decimal, a UUID
+ * in its usual form, binary in hex; cut to fit.  (Not pn_message_id: that
+ * deprecated call moves the id and leaves pn_message_get_id's copy dangling.) */
+static void msgid_text(pn_message_t *m, char *buf, size_t size)
+{
+    pn_msgid_t id = pn_message_get_id(m);
+    const unsigned char *u = (const unsigned char *)id.u.as_uuid.bytes;
+
+    buf[0] = '\0';
+    switch (id.type) {
+    case PN_STRING:
+        link_fmt(buf, size, "%.*s", (int)(id.u.as_bytes.size < size ? id.u.as_bytes.size : size - 1), id.u.as_bytes.start);
+        break;
+    case PN_ULONG:
+        link_fmt(buf, size, "%llu", (unsigned long long)id.u.as_ulong);
+        break;
+    case PN_UUID:
+        link_fmt(buf, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],
+            u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+        break;
+    case PN_BINARY:
+        if (size > 3) {
+            size_t n = id.u.as_bytes.size < (size - 3) / 2 ? id.u.as_bytes.size : (size - 3) / 2;
+            memcpy(buf, "0x", 2);
+            sodium_bin2hex(buf + 2, size - 2, (const unsigned char *)id.u.as_bytes.start, n);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* When the request expires (Unix ms, 0: never): its absolute expiry time
+ * or creation time + ttl, whichever comes first. */
+static int64_t expiry_of(pn_message_t *m)
+{
+    int64_t abs_exp = (int64_t)pn_message_get_expiry_time(m);
+    int64_t ttl = (int64_t)pn_message_get_ttl(m);
+    int64_t created = (int64_t)pn_message_get_creation_time(m);
+    int64_t exp = abs_exp > 0 ? abs_exp : 0;
+
+    if (ttl > 0) {
+        int64_t t = (created > 0 ? created : adb_wall_ms()) + ttl;
+        if (exp == 0 || t < exp)
+            exp = t;
+    }
+    return exp;
+}
+
+
+/* ---- the sections of a request (untrusted bytes; proton's decoder reads them) ---- */
+
+enum {
+    SEC_HEADER = 0x70, SEC_DELIVERY_ANNOTATIONS, SEC_MESSAGE_ANNOTATIONS, SEC_PROPERTIES,
+    SEC_APPLICATION_PROPERTIES, SEC_DATA, SEC_AMQP_SEQUENCE, SEC_AMQP_VALUE, SEC_FOOTER,
+};
+
+/* The section code of the described value at p, from its numeric or
+ * symbolic descriptor, and in *desc_len the bytes of constructor and
+ * descriptor; -1 when p does not start a section. */
+static int section_code(pn_data_t *scratch, const unsigned char *p, size_t len, size_t *desc_len)
+{
+    static const char *const names[] = {
+        "amqp:header:list", "amqp:delivery-annotations:map", "amqp:message-annotations:map",
+        "amqp:properties:list", "amqp:application-properties:map", "amqp:data:binary",
+        "amqp:amqp-sequence:list", "amqp:amqp-value:*", "amqp:footer:map",
+    };
+    ssize_t n;
+
+    if (len < 2 || p[0] != 0x00) /* 0x00: a described value follows */
+        return -1;
+    pn_data_clear(scratch);
+    if ((n = pn_data_decode(scratch, (const char *)p + 1, len - 1)) <= 0)
+        return -1;
+    *desc_len = 1 + (size_t)n;
+    pn_data_rewind(scratch);
+    if (!pn_data_next(scratch))
+        return -1;
+    if (pn_data_type(scratch) == PN_ULONG) {
+        uint64_t c = pn_data_get_ulong(scratch);
+        return c >= SEC_HEADER && c <= SEC_FOOTER ? (int)c : -1;
+    }
+    if (pn_data_type(scratch) == PN_SYMBOL) {
+        pn_bytes_t s = pn_data_get_symbol(scratch);
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strlen(names[i]) == s.size && memcmp(names[i], s.start, s.size) == 0)
+                return SEC_HEADER + (int)i;
+    }
+    return -1;
+}
+
+/* Where the body starts: *body_at is the offset of the first section that is
+ * not header, annotations or properties (len when there is none).  The
+ * sections before it are only measured, the body is not read.  False when
+ * they do not decode: malformed, or cut short (an oversize message's kept
+ * start that ends before its properties do). */
+static bool find_body(pn_data_t *scratch, const unsigned char *p, size_t len, size_t *body_at)
+{
+    size_t off = 0, dl;
+
+    while (off < len) {
+        int code = section_code(scratch, p + off, len - off, &dl);
+        ssize_t n;
+        if (code < 0)
+            return false;
+        if (code >= SEC_DATA)
+            break;
+        pn_data_clear(scratch);
+        if ((n = pn_data_decode(scratch, (const char *)p + off, len - off)) <= 0)
+            return false;
+        off += (size_t)n;
+    }
+    *body_at = off;
+    return true;
+}
+
+/* Copies the body -- one data section, or one amqp-value string, then at
+ * most a footer -- into wiped memory.  proton's decoded copy is wiped too,
+ * and nothing else is decoded: another kind of body (which could hold a
+ * password in some other shape) is never copied.  1: taken; 0: no such
+ * body (the dispatcher answers the empty body invalid_request); -1: out of
+ * memory. */
+static int take_body(pn_data_t *scratch, const unsigned char *p, size_t len, adb_link_job *j)
+{
+    pn_data_t *sec;
+    pn_bytes_t bb;
+    size_t dl, dl2;
+    ssize_t n;
+    int code = section_code(scratch, p, len, &dl), rc = 0;
+    unsigned char ctor;
+
+    if (code != SEC_DATA && code != SEC_AMQP_VALUE)
+        return 0;
+    if (dl >= len)
+        return 0;
+    ctor = p[dl]; /* the value's constructor: vbin8/vbin32 for data, str8/str32 for a string */
+    if (code == SEC_DATA ? ctor != 0xa0 && ctor != 0xb0 : ctor != 0xa1 && ctor != 0xb1)
+        return 0;
+    if ((sec = pn_data(4)) == NULL)
+        return -1;
+    if ((n = pn_data_decode(sec, (const char *)p, len)) > 0
+        && ((size_t)n == len || section_code(scratch, p + n, len - (size_t)n, &dl2) == SEC_FOOTER)) {
+        pn_data_rewind(sec);
+        pn_data_next(sec);
+        pn_data_enter(sec);
+        pn_data_next(sec);
+        pn_data_next(sec);
+        bb = pn_data_type(sec) == PN_BINARY ? pn_data_get_binary(sec)
+             : pn_data_type(sec) == PN_STRING ? pn_data_get_string(sec) : pn_bytes(0, NULL);
+        if (bb.start != NULL) {
+            rc = (j->body = sodium_malloc(bb.size > 0 ? bb.size : 1)) != NULL ? 1 : -1;
+            if (rc == 1) {
+                memcpy(j->body, bb.start, bb.size);
+                j->body_len = bb.size;
+                j->body_is_string = pn_data_type(sec) == PN_STRING;
+            }
+            /* proton's copy lives in the data object's own buffer, allocated
+             * once for this one value: wipe it before it is freed. */
+            adb_wipe((void *)(uintptr_t)bb.start, bb.size);
+        }
+    }
+    pn_data_free(sec);
+    return rc;
+}
+
+/* Hands a job to a worker, or queues it when the peer sent more than the
+ * credit and every worker is busy. */
+static void enqueue(adb_link *l, adb_link_job *j)
+{
+    j->state = JOB_WAITING;
+    j->wait_next = NULL;
+    if (l->wait_tail != NULL)
+        l->wait_tail->wait_next = j;
+    else
+        l->wait_head = j;
+    l->wait_tail = j;
+    l->waiting++;
+    link_feed_workers(l);
+}
+
+/* A complete request delivery: split, check, hand to a worker. */
+static void take_request(adb_link *l, pn_delivery_t *d, inbuf *ib)
+{
+    pn_data_t *scratch = NULL;
+    pn_message_t *m = NULL;
+    adb_link_job *j = NULL;
+    seen_entry *seen;
+    const char *reply_to;
+    size_t body_at = 0;
+    uint32_t dc;
+    int got;
+    char idq[2 * MSGID_TEXT_MAX], desc[160];
+
+    if (l->stopping) {
+        release(l, d);
+        return;
+    }
+    if (l->outstanding >= l->slots) {
+        /* More than the credit: the peer ignores it.  Held for a worker (up
+         * to HOLD_FACTOR rounds of slots; past that given back untouched):
+         * released at once, such requests stayed unacknowledged on RabbitMQ
+         * 3.10 in our over-delivery test instead of coming back. */
+        COUNT(l, overdelivered);
+        if (!l->overdelivery_logged)
+            adb_log(l->log, ADB_LOG_WARN, "broker_overdelivered", "slots=%u in_flight=%u msg=\"the broker sent more "
+                    "requests than the link credit allowed; the extra ones wait for a worker\"", l->slots,
+                    l->outstanding);
+        l->overdelivery_logged = true;
+        if (l->waiting >= HOLD_FACTOR * l->slots) {
+            release(l, d);
+            return;
+        }
+    }
+    if ((scratch = pn_data(4)) == NULL || (m = pn_message()) == NULL || (j = calloc(1, sizeof *j)) == NULL)
+        goto nomem;
+    if (!find_body(scratch, ib->data, ib->len, &body_at)
+        || (body_at > 0 && pn_message_decode(m, (const char *)ib->data, body_at) != 0)) {
+        if (ib->oversize) {
+            adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=oversize bytes=%zu limit=%zu msg=\"its properties "
+                    "do not fit in the first %zu bytes: no reply address to answer\"", ib->len + ib->dropped,
+                    l->max_bytes, l->max_bytes);
+            link_reject(l, d, "amqp:link:message-size-exceeded", "too large, and its properties could not be read");
+        } else {
+            adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=undecodable_amqp_message bytes=%zu", ib->len);
+            link_reject(l, d, "amqp:decode-error", "not an AMQP message");
+        }
+        goto out;
+    }
+    j->msg = m;
+    m = NULL;
+    msgid_text(j->msg, j->msgid, sizeof j->msgid);
+    link_log_field(idq, sizeof idq, j->msgid);
+    reply_to = pn_message_get_reply_to(j->msg);
+    if (reply_to == NULL || reply_to[0] == '\0' || strlen(reply_to) > ADDRESS_MAX) {
+        adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=%s message_id=%s",
+                reply_to == NULL || reply_to[0] == '\0' ? "no_reply_to" : "reply_to_too_long", idq);
+        link_reject(l, d, "amqp:invalid-field", reply_to == NULL || reply_to[0] == '\0' ? "no reply-to: nowhere to answer"
+               : "reply-to longer than 512 bytes");
+        goto out;
+    }
+    if (ib->oversize) {
+        /* Answered by size (invalid_request): the worker gets no body, only its length. */
+        j->req.len = ib->len + ib->dropped;
+        adb_log(l->log, ADB_LOG_WARN, "request_oversize", "message_id=%s bytes=%zu kept=%zu", idq, j->req.len,
+                ib->len);
+        COUNT(l, oversize);
+    } else {
+        if ((got = take_body(scratch, ib->data + body_at, ib->len - body_at, j)) < 0)
+            goto nomem;
+        if (got == 0) {
+            adb_log(l->log, ADB_LOG_WARN, "request_body_type", "message_id=%s msg=\"body is neither one data section "
+                    "nor one amqp-value string\"", idq);
+            if ((j->body = sodium_malloc(1)) == NULL)
+                goto nomem;
+        }
+        j->req.body = j->body;
+        j->req.len = j->body_len;
+    }
+    /* How many times this request was delivered, as far as anyone says:
+     * delivery_count where the broker raises it, first_acquirer false (at
+     * least twice: RabbitMQ 3.10 only sets that), and our own count of the
+     * times we gave it back. */
+    dc = pn_message_get_delivery_count(j->msg);
+    j->req.deliveries = dc < UINT32_MAX ? dc + 1 : UINT32_MAX;
+    if (!pn_message_is_first_acquirer(j->msg) && j->req.deliveries < 2)
+        j->req.deliveries = 2;
+    j->seen_key = seen_key_of(l, pn_message_get_id(j->msg));
+    if ((seen = seen_find(l, j->seen_key)) != NULL && seen->deliveries >= j->req.deliveries)
+        j->req.deliveries = seen->deliveries + 1;
+    j->req.redelivered = j->req.deliveries > 1;
+    if (j->req.deliveries > l->delivery_limit) {
+        adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=delivery_limit message_id=%s deliveries=%u limit=%u "
+                "msg=\"not run again; dead-lettered where the queue has a dead-letter policy\"", idq,
+                j->req.deliveries, l->delivery_limit);
+        link_fmt(desc, sizeof desc, "delivered %u times; broker.delivery_limit is %u", j->req.deliveries,
+            l->delivery_limit);
+        link_reject(l, d, "adbridge:delivery-limit", desc);
+        COUNT(l, delivery_limited);
+        link_seen_drop(l, j);
+        goto out;
+    }
+    j->req.expiry_unix_ms = expiry_of(j->msg);
+    j->req.message_id = j->msgid;
+    j->gen = l->gen;
+    j->dlv = d;
+    live_add(l, j);
+    COUNT(l, received);
+    if (j->req.redelivered)
+        COUNT(l, redelivered);
+    enqueue(l, j);
+    pn_data_free(scratch);
+    return;
+nomem:
+    adb_log(l->log, ADB_LOG_ERROR, "request_released", "reason=out_of_memory");
+    release(l, d);
+out:
+    link_job_free(j);
+    if (m != NULL)
+        pn_message_free(m);
+    if (scratch != NULL)
+        pn_data_free(scratch);
+}
+
+static void inbuf_free(inbuf *ib)
+{
+    if (ib->data != NULL)
+        sodium_free(ib->data); /* wipes */
+    free(ib);
+}
+
+/* Room for need (<= max) bytes; grows by doubling up to max. */
+static bool inbuf_reserve(inbuf *ib, size_t need, size_t max)
+{
+    size_t ncap;
+    unsigned char *nd;
+
+    if (need <= ib->cap)
+        return true;
+    ncap = ib->cap * 2 < max ? ib->cap * 2 : max;
+    if (ncap < need)
+        ncap = need;
+    if ((nd = sodium_malloc(ncap)) == NULL)
+        return false;
+    if (ib->data != NULL) {
+        memcpy(nd, ib->data, ib->len);
+        sodium_free(ib->data);
+    }
+    ib->data = nd;
+    ib->cap = ncap;
+    return true;
+}
+
+void link_on_incoming(adb_link *l, pn_delivery_t *d)
+{
+    inbuf *ib = pn_delivery_get_context(d);
+    pn_link_t *lk = pn_delivery_link(d);
+
+    if (!pn_delivery_readable(d))
+        return;
+    if (ib == NULL) {
+        if ((ib = calloc(1, sizeof *ib)) == NULL)
+            return; /* retried on the next transfer event */
+        pn_delivery_set_context(d, ib);
+    }
+    for (;;) {
+        size_t pending = pn_delivery_pending(d), room = l->max_bytes - ib->len;
+        ssize_t n;
+        if (pending == 0)
+            break;
+        if (room > 0) {
+            size_t want = pending < room ? pending : room;
+            if (!inbuf_reserve(ib, ib->len + want, l->max_bytes))
+                return;
+            n = pn_link_recv(lk, (char *)ib->data + ib->len, want);
+            if (n > 0)
+                ib->len += (size_t)n;
+        } else {
+            /* Too large to take whole: the start (header and properties
+             * come before the body) is kept, the rest read and dropped. */
+            char scratch[4096];
+            ib->oversize = true;
+            n = pn_link_recv(lk, scratch, sizeof scratch);
+            if (n > 0)
+                ib->dropped += (size_t)n;
+            adb_wipe(scratch, sizeof scratch);
+        }
+        if (n <= 0)
+            break;
+    }
+    if (pn_delivery_partial(d) && !pn_delivery_aborted(d))
+        return;
+    pn_delivery_set_context(d, NULL);
+    if (pn_delivery_aborted(d))
+        pn_delivery_settle(d);
+    else
+        take_request(l, d, ib);
+    pn_link_advance(lk);
+    inbuf_free(ib);
+}
