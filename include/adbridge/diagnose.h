@@ -13,7 +13,10 @@
  * Bounded: DNS, the CLDAP pings and the port probes of a domain's DCs run in
  * parallel with one timeout; checks that need a DC that did not answer on TCP
  * 389 are skipped, so a dead DC costs one timeout.  Every byte shown comes
- * from a peer or the configuration; no secret is ever read into a result. */
+ * from a peer or the configuration; no secret is ever read into a result.
+ *
+ * The module (src/diag/) sits above dir, beside proto: it uses dir, ad,
+ * util and the cloud link's probe (link.h). */
 #ifndef ADBRIDGE_DIAGNOSE_H
 #define ADBRIDGE_DIAGNOSE_H
 
@@ -31,7 +34,7 @@ typedef enum adb_diag_status {
     ADB_DIAG_SKIP,       /* not run: not applicable, filtered out, or a check it needs failed */
 } adb_diag_status;
 
-/* Which of the ten checks a result belongs to. */
+/* Which of the ten groups of checks a result belongs to. */
 enum {
     ADB_DIAG_CONFIG = 1, ADB_DIAG_KEYTAB, ADB_DIAG_DNS, ADB_DIAG_CLDAP, ADB_DIAG_PORTS,
     ADB_DIAG_CLOCK, ADB_DIAG_KERBEROS, ADB_DIAG_LDAP, ADB_DIAG_TOPOLOGY, ADB_DIAG_CLOUD,
@@ -94,6 +97,22 @@ typedef struct adb_diag_item {
  * copied, a new reference to details; NULL strings stay NULL). */
 adb_diag_report *adb_diag_report_new(int timeout_ms);
 adb_diag_result *adb_diag_report_add(adb_diag_report *r, const adb_diag_item *res);
+
+/* The table of checks (src/diag/diagnose.c), in the order they run: one
+ * row per result id of schemas/diagnose.schema.json. */
+typedef struct adb_diag_check_info {
+    const char *id;         /* "config.file" .. "cloud" */
+    int group;              /* ADB_DIAG_CONFIG .. ADB_DIAG_CLOUD */
+    const char *title;      /* what it checks, in words */
+} adb_diag_check_info;
+
+size_t adb_diag_check_count(void);
+
+/* Row i, NULL past the end. */
+const adb_diag_check_info *adb_diag_check_at(size_t i);
+
+/* A group's name as the JSON "group" gives it ("config" .. "cloud"), NULL out of range. */
+const char *adb_diag_group_name(int group);
 
 /* "pass", "warn", "fail", "skip". */
 const char *adb_diag_status_name(adb_diag_status s);

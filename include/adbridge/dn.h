@@ -21,6 +21,11 @@ enum {
  * attribute types are names (CN, OU, DC, ...), not OIDs or BER values. */
 bool adb_dn_valid(const char *dn);
 
+/* The first len bytes of t start like a DN ("attr=..." with attr a name),
+ * which no account name can (sAMAccountName cannot hold '='): how an
+ * identifier is told to be a DN before anything is looked up. */
+bool adb_dn_looks_like(const char *t, size_t len);
+
 /* "CN=x,OU=y,DC=adb,DC=test" -> "adb.test" (lower case): the trailing run of
  * single-valued DC= components.  ADB_E_INVALID_REQUEST when dn is not a DN
  * or has no DC= tail. */

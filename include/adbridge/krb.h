@@ -11,8 +11,9 @@
  * (adb_krb_options.ccache_file, in the 0700 state directory), as SSSD keeps
  * the machine's ccache: the TGT and the service tickets GSSAPI adds to it
  * serve the next run without a KDC.  The file is created 0600 (a new file,
- * renamed into place), trusted only when it is a regular file of this user
- * that no one else may read, holds this principal's TGT valid for more than
+ * renamed into place), trusted only when it passes the checks of every
+ * secret file (fileio.h: regular, not a link, this user's or root's, closed
+ * to group and others), holds this principal's TGT valid for more than
  * the refresh margin, and records the keytab it was made from (kvno, size,
  * mtime, inode) equal to the keytab now: a rotated or replaced keytab makes
  * a new login, and so does anything unreadable or foreign. */

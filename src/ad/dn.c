@@ -58,6 +58,19 @@ static bool is_dc(LDAPRDN rdn)
            && strncasecmp(rdn[0]->la_attr.bv_val, "DC", 2) == 0 && rdn[0]->la_value.bv_len > 0;
 }
 
+bool adb_dn_looks_like(const char *t, size_t len)
+{
+    size_t i = 0;
+
+    if (len == 0 || !isalpha((unsigned char)t[0]))
+        return false;
+    while (i < len && (isalnum((unsigned char)t[i]) || t[i] == '-'))
+        i++;
+    while (i < len && t[i] == ' ')
+        i++;
+    return i < len && t[i] == '=';
+}
+
 adb_code adb_dn_domain(const char *dn, char *out, size_t size, adb_error *err)
 {
     LDAPDN parsed = parse(dn);

@@ -1,7 +1,9 @@
 /* Machine-account Kerberos credentials (see include/adbridge/krb.h). */
 #include "config.h"
 
+#include <adbridge/fileio.h>
 #include <adbridge/krb.h>
+#include <adbridge/krbtrace.h>
 
 #include <errno.h>
 #include <gssapi/gssapi_krb5.h>
@@ -16,7 +18,6 @@
 
 enum {
     REFRESH_MARGIN_S = 300,  /* renew when the TGT expires within this */
-    MAX_TRIED = 8,
     KEYTAB_ID_MAX = 200,
 };
 
@@ -39,9 +40,7 @@ struct adb_krb {
     bool file_tried;         /* the file was consulted (once per process) */
     time_t endtime;
     int kvno;
-    /* KDC addresses MIT contacted during the last refresh, from its trace. */
-    char tried[MAX_TRIED][64];
-    int n_tried;
+    adb_krb_trace trace;     /* KDCs MIT contacted during the last refresh */
 };
 
 static adb_code krb_fail(adb_krb *k, krb5_error_code code, adb_error *err, adb_code ec,
@@ -51,31 +50,6 @@ static adb_code krb_fail(adb_krb *k, krb5_error_code code, adb_error *err, adb_c
     adb_error_set(err, ec, "%s: %s", what, msg);
     krb5_free_error_message(k->kctx, msg);
     return ec;
-}
-
-/* Collects "... to stream 10.0.0.1:88" / "dgram" targets from MIT's trace. */
-static void trace_cb(krb5_context ctx, const krb5_trace_info *info, void *data)
-{
-    adb_krb *k = data;
-    const char *to;
-    char addr[64];
-
-    (void)ctx;
-    if (info == NULL || (to = strstr(info->message, " to ")) == NULL)
-        return;
-    to += 4;
-    if (strncmp(to, "stream ", 7) == 0)
-        to += 7;
-    else if (strncmp(to, "dgram ", 6) == 0)
-        to += 6;
-    else
-        return;
-    snprintf(addr, sizeof addr, "%.*s", (int)strcspn(to, " \n"), to);
-    for (int i = 0; i < k->n_tried; i++)
-        if (strcmp(k->tried[i], addr) == 0)
-            return;
-    if (k->n_tried < MAX_TRIED)
-        snprintf(k->tried[k->n_tried++], sizeof k->tried[0], "%s", addr);
 }
 
 static bool is_machine_principal(krb5_context ctx, krb5_const_principal p)
@@ -206,7 +180,7 @@ adb_code adb_krb_new_with(const char *keytab, const char *principal, const adb_k
         adb_krb_free(k);
         return rc;
     }
-    krb5_set_trace_callback(k->kctx, trace_cb, k);
+    krb5_set_trace_callback(k->kctx, adb_krb_trace_cb, &k->trace);
     *out = k;
     return ADB_OK;
 }
@@ -232,17 +206,6 @@ void adb_krb_free(adb_krb *k)
     free(k);
 }
 
-static void tried_list(const adb_krb *k, char *buf, size_t size)
-{
-    size_t o = 0;
-
-    buf[0] = '\0';
-    for (int i = 0; i < k->n_tried && o < size; i++)
-        o += (size_t)snprintf(buf + o, size - o, "%s%s", i > 0 ? ", " : "", k->tried[i]);
-    if (k->n_tried == 0)
-        snprintf(buf, size, "none found: check the realm's kdc entries in krb5.conf or its _kerberos SRV records");
-}
-
 /* Maps an AS exchange failure to a code and a message that says what to do. */
 static adb_code init_creds_error(adb_krb *k, krb5_error_code code, adb_error *err)
 {
@@ -252,7 +215,8 @@ static adb_code init_creds_error(adb_krb *k, krb5_error_code code, adb_error *er
     case KRB5_KDC_UNREACH:
     case KRB5_REALM_CANT_RESOLVE:
     case KRB5_REALM_UNKNOWN:
-        tried_list(k, tried, sizeof tried);
+        adb_krb_trace_tried(&k->trace, "none found: check the realm's kdc entries in krb5.conf or its _kerberos "
+                            "SRV records", tried, sizeof tried);
         return adb_error_set(err, ADB_E_DC_UNAVAILABLE,
                              "cannot reach a KDC for realm %s (tried: %s)", k->realm, tried);
     case KRB5KRB_AP_ERR_SKEW:
@@ -299,22 +263,20 @@ static void keytab_identity(const struct stat *st, int kvno, char *buf, size_t s
  * *why says why not and the file is left alone. */
 static bool load_file(adb_krb *k, const char **why)
 {
-    const char *path = k->file_ccname + 5;
     const krb5_data *realm = krb5_princ_realm(k->kctx, k->principal);
     krb5_ccache cc = NULL;
     krb5_principal owner = NULL;
     krb5_data recorded = { 0 };
     krb5_creds match, creds;
-    struct stat st, kst;
+    struct stat kst;
     char want[KEYTAB_ID_MAX];
     bool ok = false;
+    adb_code rc;
 
-    if (lstat(path, &st) != 0) {
-        *why = errno == ENOENT ? "none" : "unreadable";
-        return false;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-        *why = "unsafe";   /* a link, another user's, or readable by others: never used */
+    /* It holds a secret (the TGT's session key): the checks of every secret
+     * file.  A link, another user's, or readable by others: never used. */
+    if ((rc = adb_secret_file_check(k->file_ccname + 5, "machine ccache", NULL)) != ADB_OK) {
+        *why = rc == ADB_E_NOT_FOUND ? "none" : rc == ADB_E_IO ? "unreadable" : "unsafe";
         return false;
     }
     if (stat(k->keytab_path, &kst) != 0) {
@@ -452,7 +414,7 @@ adb_code adb_krb_refresh(adb_krb *k, bool force, adb_error *err)
         goto out;
     keytab_identity(&kst, k->kvno, identity, sizeof identity);
     memset(&creds, 0, sizeof creds);
-    k->n_tried = 0;
+    memset(&k->trace, 0, sizeof k->trace);
     if ((code = krb5_kt_resolve(k->kctx, k->keytab_path, &kt)) != 0
         || (code = krb5_get_init_creds_opt_alloc(k->kctx, &opt)) != 0) {
         rc = krb_fail(k, code, err, ADB_E_KEYTAB, k->keytab_path);

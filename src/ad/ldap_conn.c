@@ -2,6 +2,7 @@
  * (see ldap_conn.h). */
 #include "config.h"
 
+#include <adbridge/text.h>
 #include <adbridge/ldap_conn.h>
 
 #include <errno.h>
@@ -534,17 +535,9 @@ const char *adb_ldap_entry_str(const adb_ldap_entry *e, const char *attr, char *
 
 bool adb_ldap_entry_int64(const adb_ldap_entry *e, const char *attr, int64_t *out)
 {
-    char buf[32], *end;
-    long long v;
+    char buf[32];
 
-    if (adb_ldap_entry_str(e, attr, buf, sizeof buf) == NULL)
-        return false;
-    errno = 0;
-    v = strtoll(buf, &end, 10);
-    if (errno != 0 || end == buf || *end != '\0')
-        return false;
-    *out = v;
-    return true;
+    return adb_ldap_entry_str(e, attr, buf, sizeof buf) != NULL && adb_ascii_int64(buf, INT64_MIN, INT64_MAX, out);
 }
 
 static adb_code entry_from_message(LDAP *ld, LDAPMessage *msg, adb_ldap_entry **out, adb_error *err)

@@ -1,12 +1,15 @@
-/* Password verification with Kerberos (see include/adbridge/pwcheck.h). */
+/* Password verification with Kerberos (see include/adbridge/pwcheck.h):
+ * the configuration overlay, the checker and its krb5 contexts, and one
+ * check -- the AS exchange and the verification with the host keytab.
+ * Why a check failed is worked out in pwcheck_reason.c (from the KDC) and
+ * pwcheck_account.c (from the directory). */
 #include "config.h"
 
-#include <adbridge/filter.h>
+#include <adbridge/krbtrace.h>
 #include <adbridge/pwcheck.h>
 
 #include <errno.h>
 #include <krb5/krb5.h>
-#include <lber.h>
 #include <profile.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,33 +20,8 @@
 enum {
     IDLE_CONTEXTS = 8,        /* krb5 contexts kept for reuse */
     TICKET_LIFETIME_S = 300,  /* the TGT is thrown away at once */
-    PA_PW_SALT = 3,           /* also KERB_ERR_TYPE_EXTENDED in KERB-ERROR-DATA */
-    NTSTATUS_VALUE_LEN = 12,  /* status, reserved, flags */
     MAX_OVERRIDES = 33,       /* kdc_timesync + explicit KDCs of 32 realms */
 };
-
-static const char *const reason_names[ADB_AUTH_REASON_COUNT_] = {
-    [ADB_AUTH_NONE] = "none",
-    [ADB_AUTH_OK] = "ok",
-    [ADB_AUTH_INVALID_CREDENTIALS] = "invalid_credentials",
-    [ADB_AUTH_UNKNOWN_USER] = "unknown_user",
-    [ADB_AUTH_ACCOUNT_DISABLED] = "account_disabled",
-    [ADB_AUTH_ACCOUNT_LOCKED] = "account_locked",
-    [ADB_AUTH_ACCOUNT_EXPIRED] = "account_expired",
-    [ADB_AUTH_PASSWORD_EXPIRED] = "password_expired",
-    [ADB_AUTH_PASSWORD_MUST_CHANGE] = "password_must_change",
-    [ADB_AUTH_CLOCK_SKEW] = "clock_skew",
-    [ADB_AUTH_DC_UNAVAILABLE] = "dc_unavailable",
-    [ADB_AUTH_ACCOUNT_RESTRICTED] = "account_restricted",
-    [ADB_AUTH_LOCKED_BY_BRIDGE] = "locked_by_bridge",
-};
-
-const char *adb_auth_reason_name(adb_auth_reason r)
-{
-    if ((unsigned)r >= ADB_AUTH_REASON_COUNT_ || reason_names[r] == NULL)
-        return "none";
-    return reason_names[r];
-}
 
 /* ---- the configuration overlay (a profile vtable) ----
  *
@@ -431,52 +409,6 @@ static void context_put(adb_pwcheck *pc, krb5_context ctx)
 
 /* ---- one check ---- */
 
-typedef struct check_trace {
-    char realm[256];     /* realm of the last request sent */
-    char answered[64];   /* last KDC that answered */
-    char tried[4][64];   /* KDCs contacted (for dc_unavailable messages) */
-    int n_tried;
-} check_trace;
-
-/* MIT's trace: "Sending TCP request to stream 10.0.0.1:88", "Received
- * answer (145 bytes) from stream 10.0.0.1:88".  Only addresses are kept;
- * the messages themselves are never logged. */
-static void trace_cb(krb5_context ctx, const krb5_trace_info *info, void *data)
-{
-    check_trace *t = data;
-    const char *m, *p;
-    char addr[64];
-    bool answer;
-
-    (void)ctx;
-    if (info == NULL || (m = info->message) == NULL)
-        return;
-    /* "[pid] time: Sending request (196 bytes) to ADB.TEST" */
-    if ((p = strstr(m, "Sending request (")) != NULL && (p = strstr(p, ") to ")) != NULL) {
-        p += 5;
-        snprintf(t->realm, sizeof t->realm, "%.*s", (int)strcspn(p, " \n"), p);
-        return;
-    }
-    if ((p = strstr(m, " from stream ")) != NULL || (p = strstr(m, " from dgram ")) != NULL)
-        answer = true;
-    else if ((p = strstr(m, " to stream ")) != NULL || (p = strstr(m, " to dgram ")) != NULL)
-        answer = false;
-    else
-        return;
-    p = strchr(p + 1, ' ');
-    p = strchr(p + 1, ' ') + 1;
-    snprintf(addr, sizeof addr, "%.*s", (int)strcspn(p, " \n"), p);
-    if (answer) {
-        memcpy(t->answered, addr, sizeof addr);
-        return;
-    }
-    for (int i = 0; i < t->n_tried; i++)
-        if (strcmp(t->tried[i], addr) == 0)
-            return;
-    if (t->n_tried < 4)
-        memcpy(t->tried[t->n_tried++], addr, sizeof addr);
-}
-
 static bool user_valid(const char *user, adb_error *err)
 {
     size_t len = user != NULL ? strlen(user) : 0;
@@ -514,21 +446,10 @@ static krb5_error_code parse_client(krb5_context ctx, const char *user, const ch
     return code;
 }
 
-static void tried_list(const check_trace *t, char *buf, size_t size)
-{
-    size_t o = 0;
-
-    buf[0] = '\0';
-    for (int i = 0; i < t->n_tried && o < size; i++)
-        o += (size_t)snprintf(buf + o, size - o, "%s%s", i > 0 ? ", " : "", t->tried[i]);
-    if (t->n_tried == 0)
-        snprintf(buf, size, "none found in krb5.conf or DNS");
-}
-
 /* krb5_verify_init_creds: fails closed.  Returns ADB_OK when verified;
  * dc_unavailable sets the reason (the verification ticket could not be
  * fetched); anything else is an error. */
-static adb_code verify(adb_pwcheck *pc, krb5_context ctx, krb5_creds *creds, const check_trace *t,
+static adb_code verify(adb_pwcheck *pc, krb5_context ctx, krb5_creds *creds, const adb_krb_trace *t,
                        adb_pwcheck_result *out, adb_error *err)
 {
     krb5_verify_init_creds_opt vopt;
@@ -552,7 +473,7 @@ static adb_code verify(adb_pwcheck *pc, krb5_context ctx, krb5_creds *creds, con
     case KRB5_KDC_UNREACH:
     case KRB5_REALM_CANT_RESOLVE:
         out->reason = ADB_AUTH_DC_UNAVAILABLE;
-        tried_list(t, tried, sizeof tried);
+        adb_krb_trace_tried(t, "none found in krb5.conf or DNS", tried, sizeof tried);
         return adb_error_set(err, ADB_E_DC_UNAVAILABLE, "the password was accepted but no KDC could be reached to "
                              "verify the answer against %s (tried: %s)", pc->verify_name, tried);
     case KRB5_KT_NOTFOUND:
@@ -587,7 +508,7 @@ adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secre
     krb5_creds creds;
     krb5_error *kerr = NULL;
     krb5_error_code code;
-    check_trace trace;
+    adb_krb_trace trace;
     adb_code rc = ADB_OK;
     char *name = NULL;
 
@@ -603,7 +524,7 @@ adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secre
                              ADB_PWCHECK_PASSWORD_MAX);
     if ((code = context_get(pc, &ctx)) != 0)
         return adb_error_set(err, ADB_E_KERBEROS, "cannot initialise a Kerberos context: error %ld", (long)code);
-    krb5_set_trace_callback(ctx, trace_cb, &trace);
+    krb5_set_trace_callback(ctx, adb_krb_trace_cb, &trace);
     if ((code = parse_client(ctx, user, pc->realm, &client)) != 0) {
         rc = krb_error(ctx, code, err, ADB_E_INVALID_REQUEST, "user name");
         goto out;
@@ -641,7 +562,7 @@ adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secre
             rc = krb_error(ctx, code, err, ADB_E_KERBEROS, "password check");
         else if (out->reason == ADB_AUTH_DC_UNAVAILABLE) {
             char tried[300];
-            tried_list(&trace, tried, sizeof tried);
+            adb_krb_trace_tried(&trace, "none found in krb5.conf or DNS", tried, sizeof tried);
             if (trace.realm[0] != '\0')   /* the realm that could not be reached */
                 snprintf(out->realm, sizeof out->realm, "%s", trace.realm);
             adb_error_set(err, ADB_E_DC_UNAVAILABLE, "cannot reach a KDC for realm %s (tried: %s)",
@@ -674,291 +595,4 @@ out:
     krb5_free_principal(ctx, client);
     context_put(pc, ctx);
     return rc;
-}
-
-/* ---- reasons ---- */
-
-adb_auth_reason adb_pwcheck_reason(long code, uint32_t ntstatus, bool *needs_state)
-{
-    bool needs = false;
-    adb_auth_reason r;
-
-    switch (code) {
-    case 0:
-        r = ADB_AUTH_OK;
-        break;
-    case KRB5KDC_ERR_PREAUTH_FAILED:
-    case KRB5KRB_AP_ERR_BAD_INTEGRITY:
-        r = ADB_AUTH_INVALID_CREDENTIALS;
-        break;
-    case KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN:
-        r = ADB_AUTH_UNKNOWN_USER;
-        break;
-    case KRB5KDC_ERR_CLIENT_REVOKED:
-    case KRB5KDC_ERR_POLICY:
-        switch (ntstatus) {
-        case ADB_NTSTATUS_ACCOUNT_DISABLED: r = ADB_AUTH_ACCOUNT_DISABLED; break;
-        case ADB_NTSTATUS_ACCOUNT_LOCKED_OUT: r = ADB_AUTH_ACCOUNT_LOCKED; break;
-        case ADB_NTSTATUS_ACCOUNT_EXPIRED: r = ADB_AUTH_ACCOUNT_EXPIRED; break;
-        case ADB_NTSTATUS_INVALID_LOGON_HOURS:
-        case ADB_NTSTATUS_INVALID_WORKSTATION:
-        case ADB_NTSTATUS_ACCOUNT_RESTRICTION:
-            r = ADB_AUTH_ACCOUNT_RESTRICTED;
-            break;
-        default:
-            r = ADB_AUTH_ACCOUNT_RESTRICTED;
-            needs = true;
-        }
-        break;
-    case KRB5KDC_ERR_KEY_EXP:
-        if (ntstatus == ADB_NTSTATUS_PASSWORD_MUST_CHANGE)
-            r = ADB_AUTH_PASSWORD_MUST_CHANGE;
-        else if (ntstatus == ADB_NTSTATUS_PASSWORD_EXPIRED)
-            r = ADB_AUTH_PASSWORD_EXPIRED;
-        else {
-            r = ADB_AUTH_PASSWORD_EXPIRED;
-            needs = true;
-        }
-        break;
-    case KRB5KRB_AP_ERR_SKEW:
-        r = ADB_AUTH_CLOCK_SKEW;
-        break;
-    case KRB5_KDC_UNREACH:
-    case KRB5_REALM_CANT_RESOLVE:
-    case KRB5_REALM_UNKNOWN:   /* no KDC known for the realm */
-        r = ADB_AUTH_DC_UNAVAILABLE;
-        break;
-    default:
-        r = ADB_AUTH_NONE;
-    }
-    if (needs_state != NULL)
-        *needs_state = needs;
-    return r;
-}
-
-/* The fields of one PA-DATA or KERB-ERROR-DATA, [1] INTEGER and [2] OCTET
- * STRING OPTIONAL; ber holds the SEQUENCE's contents only. */
-static bool typed_fields(BerElement *ber, ber_int_t *type, struct berval *value)
-{
-    ber_len_t len;
-    ber_tag_t tag;
-
-    value->bv_len = 0;
-    value->bv_val = NULL;
-    if (ber_peek_tag(ber, &len) != (LBER_CLASS_CONTEXT | LBER_CONSTRUCTED | 1) || ber_scanf(ber, "{") == LBER_ERROR
-        || ber_peek_tag(ber, &len) != LBER_INTEGER || ber_scanf(ber, "i", type) == LBER_ERROR)
-        return false;
-    if ((tag = ber_peek_tag(ber, &len)) == LBER_DEFAULT)
-        return true;   /* no value */
-    return tag == (LBER_CLASS_CONTEXT | LBER_CONSTRUCTED | 2) && ber_scanf(ber, "{") != LBER_ERROR
-           && ber_peek_tag(ber, &len) == LBER_OCTETSTRING && ber_scanf(ber, "m", value) != LBER_ERROR;
-}
-
-static bool status_of(ber_int_t type, const struct berval *v, uint32_t *ntstatus)
-{
-    const unsigned char *b = (const unsigned char *)v->bv_val;
-
-    if (type != PA_PW_SALT || v->bv_len != NTSTATUS_VALUE_LEN)
-        return false;
-    *ntstatus = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-    return (*ntstatus & 0xC0000000u) == 0xC0000000u;   /* an error status */
-}
-
-/* Parses the contents of one SEQUENCE (given as bytes) with typed_fields. */
-static bool entry_status(const struct berval *contents, uint32_t *ntstatus)
-{
-    struct berval copy = *contents;
-    BerElement *ber = ber_init(&copy);
-    struct berval value;
-    ber_int_t type;
-    bool found;
-
-    if (ber == NULL)
-        return false;
-    found = typed_fields(ber, &type, &value) && status_of(type, &value, ntstatus);
-    ber_free(ber, 1);
-    return found;
-}
-
-bool adb_pwcheck_edata_ntstatus(const void *edata, size_t len, uint32_t *ntstatus)
-{
-    struct berval bv, contents, item;
-    BerElement *top = NULL, *seq = NULL;
-    ber_len_t l;
-    bool found = false;
-
-    *ntstatus = 0;
-    if (edata == NULL || len < 2 || len > 65536)
-        return false;
-    bv.bv_val = (char *)(uintptr_t)edata;   /* ber_init copies, never writes */
-    bv.bv_len = len;
-    /* ber_skip_element hands out an element's contents, bounded by its
-     * length: a malformed element cannot make the walk leave it. */
-    if ((top = ber_init(&bv)) == NULL || ber_skip_element(top, &contents) != LBER_SEQUENCE
-        || (seq = ber_init(&contents)) == NULL)
-        goto out;
-    if (ber_peek_tag(seq, &l) == (LBER_CLASS_CONTEXT | LBER_CONSTRUCTED | 1)) {
-        found = entry_status(&contents, ntstatus);   /* KERB-ERROR-DATA */
-        goto out;
-    }
-    /* METHOD-DATA: SEQUENCE OF PA-DATA. */
-    while (!found && ber_peek_tag(seq, &l) == LBER_SEQUENCE && ber_skip_element(seq, &item) == LBER_SEQUENCE)
-        found = entry_status(&item, ntstatus);
-out:
-    if (!found)
-        *ntstatus = 0;
-    if (seq != NULL)
-        ber_free(seq, 1);
-    if (top != NULL)
-        ber_free(top, 1);
-    return found;
-}
-
-/* ---- the account's state ---- */
-
-#define FILETIME_UNIX_EPOCH 116444736000000000LL   /* 1970-01-01 in 100 ns since 1601 */
-
-adb_code adb_account_state_from_entry(const adb_ldap_entry *e, adb_account_state *out, adb_error *err)
-{
-    int64_t v;
-
-    memset(out, 0, sizeof *out);
-    if (!adb_ldap_entry_int64(e, "userAccountControl", &v) || v < INT32_MIN || v > UINT32_MAX)
-        return adb_error_set(err, ADB_E_PROTOCOL, "%s: no valid userAccountControl", e->dn != NULL ? e->dn : "(entry)");
-    out->uac = (uint32_t)v;
-    if (adb_ldap_entry_int64(e, "msDS-User-Account-Control-Computed", &v) && v >= INT32_MIN && v <= UINT32_MAX) {
-        out->has_uac_computed = true;
-        out->uac_computed = (uint32_t)v;
-    }
-    if (adb_ldap_entry_int64(e, "lockoutTime", &v))
-        out->lockout_time = v;
-    if (adb_ldap_entry_int64(e, "accountExpires", &v))
-        out->account_expires = v;
-    if (adb_ldap_entry_int64(e, "pwdLastSet", &v)) {
-        out->has_pwd_last_set = true;
-        out->pwd_last_set = v;
-    }
-    return ADB_OK;
-}
-
-static const char *const state_attrs[] = {
-    "userAccountControl", "msDS-User-Account-Control-Computed", "lockoutTime", "accountExpires", "pwdLastSet", NULL,
-};
-
-/* The DN of a user by UPN or sAMAccountName under base. */
-static adb_code find_user(adb_ldap_conn *c, const char *base, const char *user, char **dn, adb_error *err)
-{
-    static const char *const no_attrs[] = { "1.1", NULL };
-    adb_ldap_search *s = NULL;
-    adb_ldap_entry *e = NULL, *e2 = NULL;
-    char *filter = NULL;
-    adb_code rc;
-
-    *dn = NULL;
-    rc = strchr(user, '@') != NULL
-             ? adb_filter_build(&filter, err, "(&(sAMAccountType=805306368)(userPrincipalName=%v))", user)
-             : adb_filter_build(&filter, err, "(&(sAMAccountType=805306368)(sAMAccountName=%v))", user);
-    if (rc != ADB_OK)
-        return rc;
-    if ((rc = adb_ldap_search_begin(c, base, ADB_LDAP_SCOPE_SUBTREE, filter, no_attrs, 0, &s, err)) != ADB_OK
-        || (rc = adb_ldap_search_next(s, &e, err)) != ADB_OK)
-        goto out;
-    if (e == NULL) {
-        rc = adb_error_set(err, ADB_E_NOT_FOUND, "no user %s under %s on %s", user, base, adb_ldap_host(c));
-        goto out;
-    }
-    if ((rc = adb_ldap_search_next(s, &e2, err)) != ADB_OK)
-        goto out;
-    if (e2 != NULL) {
-        rc = adb_error_set(err, ADB_E_AMBIGUOUS, "more than one user %s under %s", user, base);
-        goto out;
-    }
-    if ((*dn = strdup(e->dn)) == NULL)
-        rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
-out:
-    adb_ldap_entry_free(e);
-    adb_ldap_entry_free(e2);
-    if (s != NULL)
-        adb_ldap_search_end(s);
-    free(filter);
-    return rc;
-}
-
-static bool looks_like_dn(const char *s)
-{
-    const char *eq = strchr(s, '=');
-    return eq != NULL && eq > s && strchr(s, '@') == NULL;
-}
-
-adb_code adb_account_state_read(adb_ldap_conn *c, const char *base_dn, const char *user, adb_account_state *out,
-                                char **dn_out, adb_error *err)
-{
-    static const char *const root_attrs[] = { "defaultNamingContext", NULL };
-    adb_ldap_entry *e = NULL;
-    char *dn = NULL, base[1024];
-    adb_code rc;
-
-    memset(out, 0, sizeof *out);
-    if (dn_out != NULL)
-        *dn_out = NULL;
-    if (looks_like_dn(user)) {
-        if ((dn = strdup(user)) == NULL)
-            return adb_error_set(err, ADB_E_NOMEM, "out of memory");
-    } else {
-        if (base_dn == NULL) {
-            if ((rc = adb_ldap_read(c, "", NULL, root_attrs, &e, err)) != ADB_OK)
-                return rc;
-            base_dn = adb_ldap_entry_str(e, "defaultNamingContext", base, sizeof base);
-            adb_ldap_entry_free(e);
-            e = NULL;
-            if (base_dn == NULL)
-                return adb_error_set(err, ADB_E_PROTOCOL, "%s has no defaultNamingContext", adb_ldap_host(c));
-        }
-        if ((rc = find_user(c, base_dn, user, &dn, err)) != ADB_OK)
-            return rc;
-    }
-    /* A base read: msDS-User-Account-Control-Computed is constructed and
-     * AD returns it only there. */
-    if ((rc = adb_ldap_read(c, dn, NULL, state_attrs, &e, err)) == ADB_OK)
-        rc = adb_account_state_from_entry(e, out, err);
-    adb_ldap_entry_free(e);
-    if (rc == ADB_OK && dn_out != NULL)
-        *dn_out = dn;
-    else
-        free(dn);
-    return rc;
-}
-
-static bool filetime_passed(int64_t ft, time_t now)
-{
-    if (ft <= 0 || ft == INT64_MAX)
-        return false;   /* never */
-    return (ft - FILETIME_UNIX_EPOCH) / 10000000 <= (int64_t)now;
-}
-
-adb_auth_reason adb_account_state_reason(adb_auth_reason provisional, const adb_account_state *st, time_t now)
-{
-    switch (provisional) {
-    case ADB_AUTH_ACCOUNT_RESTRICTED:   /* client revoked, no NTSTATUS */
-        if (st->uac & ADB_UAC_ACCOUNTDISABLE)
-            return ADB_AUTH_ACCOUNT_DISABLED;
-        if (st->has_uac_computed ? (st->uac_computed & ADB_UAC_LOCKOUT) != 0 : st->lockout_time > 0)
-            return ADB_AUTH_ACCOUNT_LOCKED;
-        if (filetime_passed(st->account_expires, now))
-            return ADB_AUTH_ACCOUNT_EXPIRED;
-        return ADB_AUTH_ACCOUNT_RESTRICTED;
-    case ADB_AUTH_PASSWORD_EXPIRED:     /* key expired, no NTSTATUS */
-        return st->has_pwd_last_set && st->pwd_last_set == 0 ? ADB_AUTH_PASSWORD_MUST_CHANGE
-                                                             : ADB_AUTH_PASSWORD_EXPIRED;
-    default:
-        return provisional;
-    }
-}
-
-void adb_pwcheck_resolve(adb_pwcheck_result *r, const adb_account_state *st, time_t now)
-{
-    if (!r->needs_account_state)
-        return;
-    r->reason = adb_account_state_reason(r->reason, st, now);
-    r->needs_account_state = false;
 }

@@ -3,6 +3,8 @@
 
 #include "cli.h"
 
+#include <adbridge/text.h>
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,30 +34,6 @@ void cli_print_error(const char *cmd, const adb_error *err)
     cli_print_failure(cmd, adb_code_name(err->code), err->message);
 }
 
-/* Length (1..4) of the valid UTF-8 sequence starting at s, 0 when s does not
- * start one.  Stops at a NUL: a continuation byte is never NUL. */
-static size_t utf8_valid(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[0] == 0xE0 && s[1] < 0xA0)   /* overlong */
-            || (s[0] == 0xED && s[1] >= 0xA0))                                                /* surrogate */
-            return 0;
-        return 3;
-    }
-    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80
-            || (s[0] == 0xF0 && s[1] < 0x90)     /* overlong */
-            || (s[0] == 0xF4 && s[1] >= 0x90))   /* past U+10FFFF */
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 size_t cli_escape(const char *s, char *out, size_t size)
 {
     const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
@@ -64,7 +42,7 @@ size_t cli_escape(const char *s, char *out, size_t size)
 
     while (*p != '\0') {
         char piece[8];
-        size_t k = utf8_valid(p), n;
+        size_t k = adb_utf8_len(p), n;
 
         if (k == 0 || *p < 0x20 || *p == 0x7f) {
             n = (size_t)snprintf(piece, sizeof piece, "\\x%02x", *p);

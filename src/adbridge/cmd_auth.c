@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "cmd_auth.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/keystore.h>
 #include <adbridge/pwcheck.h>
 #include <adbridge/secmem.h>
@@ -39,10 +40,11 @@ static void harden(const char *cmd)
 
 static const char *utc(time_t t, char *buf, size_t size)
 {
-    struct tm tm;
+    char text[ADB_RFC3339_SIZE];
 
-    if (gmtime_r(&t, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, size, "%lld", (long long)t);
+    if (!adb_rfc3339(t, text))
+        snprintf(text, sizeof text, "%lld", (long long)t);
+    snprintf(buf, size, "%s", text);
     return buf;
 }
 

@@ -120,7 +120,7 @@ static void link_health(void *arg, json_t *out)
     }
     rfc3339(st.since_unix_ms, since, sizeof since);
     json_object_set_new(out, "state", json_string(state));
-    json_object_set_new(out, "broker", json_string(b->url)); /* credentials never live in the URL (link.c refuses) */
+    json_object_set_new(out, "broker", json_string(b->url)); /* credentials never live in the URL (link_conn.c refuses) */
     json_object_set_new(out, "address", json_string(b->address));
     if (b->proxy.host != NULL) {
         char hp[300];

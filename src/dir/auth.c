@@ -1,7 +1,7 @@
 /* Password checks end to end (see include/adbridge/auth.h). */
 #include "config.h"
 
-#include <adbridge/ascii.h>
+#include <adbridge/text.h>
 #include <adbridge/auth.h>
 #include <adbridge/dn.h>
 #include <adbridge/locator.h>
@@ -244,6 +244,25 @@ static void set_detail(adb_auth_result *out, const adb_error *e)
     snprintf(out->detail, sizeof out->detail, "%s", e->message);
 }
 
+/* A directory read before the KDC: no DC answering is an answer
+ * (dc_unavailable), and so is not_found when not_found_reason is given;
+ * other failures are errors.  ADB_OK with out->reason set: stop here. */
+static adb_code lookup_outcome(adb_code rc, const adb_error *e, adb_auth_reason not_found_reason,
+                               adb_auth_result *out, adb_error *err)
+{
+    if (rc == ADB_OK)
+        return ADB_OK;
+    if (rc == ADB_E_DC_UNAVAILABLE || rc == ADB_E_TIMEOUT
+        || (rc == ADB_E_NOT_FOUND && not_found_reason != ADB_AUTH_NONE)) {
+        out->reason = rc == ADB_E_NOT_FOUND ? not_found_reason : ADB_AUTH_DC_UNAVAILABLE;
+        set_detail(out, e);
+        return ADB_OK;
+    }
+    if (err != NULL)
+        *err = *e;
+    return rc;
+}
+
 /* auth.refuse_groups as SIDs, resolved through the directory on first use
  * (a name the directory cannot resolve fails the check closed). */
 static adb_code refuse_sids(adb_auth *a, const adb_sid **out, adb_error *err)
@@ -347,17 +366,8 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
 
     /* 2. The user.  Not found: unknown_user, no KDC asked. */
     rc = adb_dir_get(a->dir, req->user, req->domain, ADB_KINDS_USER, &out->user, NULL, &e);
-    if (rc == ADB_E_NOT_FOUND || rc == ADB_E_DC_UNAVAILABLE || rc == ADB_E_TIMEOUT) {
-        out->reason = rc == ADB_E_NOT_FOUND ? ADB_AUTH_UNKNOWN_USER : ADB_AUTH_DC_UNAVAILABLE;
-        set_detail(out, &e);
-        rc = ADB_OK;
+    if ((rc = lookup_outcome(rc, &e, ADB_AUTH_UNKNOWN_USER, out, err)) != ADB_OK || out->reason != ADB_AUTH_NONE)
         goto done;
-    }
-    if (rc != ADB_OK) {
-        if (err != NULL)
-            *err = e;
-        goto done;
-    }
     if (!out->user->has_sid || adb_sid_format(&out->user->sid, sid, sizeof sid, &e) != ADB_OK
         || adb_dn_from_domain(out->user->domain_dns, domain_dn, sizeof domain_dn, &e) != ADB_OK) {
         rc = adb_error_set(err, ADB_E_PROTOCOL, "the directory entry of %s has no usable SID or DN", req->user);
@@ -370,17 +380,8 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
     ur.dn = out->user->dn;
     ur.domain_dn = domain_dn;
     rc = adb_pool_run(adb_dir_pool(a->dir), out->user->domain_dns, ADB_POOL_PDC, read_account, &ur, &e);
-    if (rc == ADB_E_DC_UNAVAILABLE || rc == ADB_E_TIMEOUT) {
-        out->reason = ADB_AUTH_DC_UNAVAILABLE;
-        set_detail(out, &e);
-        rc = ADB_OK;
+    if ((rc = lookup_outcome(rc, &e, ADB_AUTH_NONE, out, err)) != ADB_OK || out->reason != ADB_AUTH_NONE)
         goto done;
-    }
-    if (rc != ADB_OK) {
-        if (err != NULL)
-            *err = e;
-        goto done;
-    }
     if (!ur.policy.known)
         adb_log(a->log, ADB_LOG_WARN, "auth_policy_unknown", "domain=%s dc=%s pso_unreadable=%s",
                 V(out->user->domain_dns), V(ur.dc), ur.policy.pso_unreadable ? "yes" : "no");

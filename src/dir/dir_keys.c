@@ -7,7 +7,7 @@
 
 #include "dir_internal.h"
 
-#include <adbridge/ascii.h>
+#include <adbridge/text.h>
 #include <adbridge/dn.h>
 
 #include <ctype.h>

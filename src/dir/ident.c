@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <adbridge/config.h>
+#include <adbridge/dn.h>
 #include <adbridge/ident.h>
 
 #include <ctype.h>
@@ -132,19 +133,6 @@ static bool looks_like_guid(const char *t, size_t len)
     return true;
 }
 
-/* "attr=..." where attr is a name: a DN (sAMAccountName cannot contain '='). */
-static bool looks_like_dn(const char *t, size_t len)
-{
-    size_t i = 0;
-
-    if (len == 0 || !isalpha((unsigned char)t[0]))
-        return false;
-    while (i < len && (isalnum((unsigned char)t[i]) || t[i] == '-'))
-        i++;
-    while (i < len && t[i] == ' ')
-        i++;
-    return i < len && t[i] == '=';
-}
 
 adb_code adb_ident_parse(const char *text, size_t len, const char *domain, adb_ident *out, adb_error *err)
 {
@@ -178,7 +166,7 @@ adb_code adb_ident_parse(const char *text, size_t len, const char *domain, adb_i
         out->kind = ADB_IDENT_GUID;
         if ((rc = adb_guid_parse(text, len, &out->guid, err)) != ADB_OK)
             return rc;
-    } else if (looks_like_dn(text, len)) {
+    } else if (adb_dn_looks_like(text, len)) {
         out->kind = ADB_IDENT_DN;
         memcpy(out->name, text, len);
         if (!adb_dn_valid(out->name))

@@ -1,6 +1,7 @@
 /* The stable object model (see include/adbridge/object.h). */
 #include "config.h"
 
+#include <adbridge/text.h>
 #include <adbridge/dn.h>
 #include <adbridge/clock.h>
 #include <adbridge/object.h>
@@ -137,8 +138,8 @@ static bool int_value(const adb_ldap_entry *e, const char *attr, int64_t min, in
                       int64_t *out)
 {
     struct berval **v = adb_ldap_entry_values(e, attr);
-    char buf[32], *end;
-    long long n;
+    char buf[32];
+    int64_t n;
 
     *present = false;
     *out = 0;
@@ -148,9 +149,7 @@ static bool int_value(const adb_ldap_entry *e, const char *attr, int64_t min, in
         return false;
     memcpy(buf, v[0]->bv_val, v[0]->bv_len);
     buf[v[0]->bv_len] = '\0';
-    errno = 0;
-    n = strtoll(buf, &end, 10);
-    if (errno != 0 || *end != '\0' || end == buf || n < min || n > max)
+    if (!adb_ascii_int64(buf, min, max, &n))
         return false;
     *present = true;
     *out = n;

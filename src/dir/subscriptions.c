@@ -4,7 +4,7 @@
  * flag, not only the changed ones, so the file alone says what is in use. */
 #include "config.h"
 
-#include <adbridge/ascii.h>
+#include <adbridge/text.h>
 #include <adbridge/fileio.h>
 #include <adbridge/subscriptions.h>
 

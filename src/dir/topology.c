@@ -1,7 +1,7 @@
 /* Forests, domains and trusts (see include/adbridge/topology.h). */
 #include "config.h"
 
-#include <adbridge/ascii.h>
+#include <adbridge/text.h>
 #include <adbridge/dn.h>
 #include <adbridge/topology.h>
 
@@ -34,21 +34,6 @@ static char *lower_dup(const char *s)
 
     adb_ascii_lower_in_place(d);
     return d;
-}
-
-static bool int_attr(const adb_ldap_entry *e, const char *attr, long long *out)
-{
-    char buf[32], *end;
-    long long v;
-
-    if (adb_ldap_entry_str(e, attr, buf, sizeof buf) == NULL)
-        return false;
-    errno = 0;
-    v = strtoll(buf, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return false;
-    *out = v;
-    return true;
 }
 
 static void set_str(char **field, const char *value)
@@ -95,7 +80,7 @@ static const char *trust_type_name(uint32_t type)
 
 adb_code adb_rootdse_decode(const adb_ldap_entry *e, adb_rootdse *out, adb_error *err)
 {
-    long long level;
+    int64_t level;
 
     memset(out, 0, sizeof *out);
     out->domain_level = out->forest_level = ADB_LEVEL_UNKNOWN;
@@ -107,9 +92,9 @@ adb_code adb_rootdse_decode(const adb_ldap_entry *e, adb_rootdse *out, adb_error
                              "rootDomainNamingContext (is this an AD domain controller?)");
     adb_ldap_entry_str(e, "dnsHostName", out->dns_host_name, sizeof out->dns_host_name);
     adb_ldap_entry_str(e, "currentTime", out->current_time, sizeof out->current_time);
-    if (int_attr(e, "domainFunctionality", &level) && level >= 0 && level < 100)
+    if (adb_ldap_entry_int64(e, "domainFunctionality", &level) && level >= 0 && level < 100)
         out->domain_level = (int)level;
-    if (int_attr(e, "forestFunctionality", &level) && level >= 0 && level < 100)
+    if (adb_ldap_entry_int64(e, "forestFunctionality", &level) && level >= 0 && level < 100)
         out->forest_level = (int)level;
     return ADB_OK;
 }
@@ -117,10 +102,10 @@ adb_code adb_rootdse_decode(const adb_ldap_entry *e, adb_rootdse *out, adb_error
 adb_code adb_crossref_decode(const adb_ldap_entry *e, adb_topo_domain *out, bool *is_domain, adb_error *err)
 {
     char dns[ADB_DOMAIN_MAX], netbios[64], nc[512];
-    long long flags = 0;
+    int64_t flags = 0;
 
     *is_domain = false;
-    if (!int_attr(e, "systemFlags", &flags) || (flags & CR_DOMAIN_FLAGS) != CR_DOMAIN_FLAGS)
+    if (!adb_ldap_entry_int64(e, "systemFlags", &flags) || (flags & CR_DOMAIN_FLAGS) != CR_DOMAIN_FLAGS)
         return ADB_OK;
     if (adb_ldap_entry_str(e, "dnsRoot", dns, sizeof dns) == NULL || !adb_dns_name_valid(dns)
         || adb_ldap_entry_str(e, "nCName", nc, sizeof nc) == NULL || !adb_dn_valid(nc))
@@ -142,7 +127,7 @@ adb_code adb_crossref_decode(const adb_ldap_entry *e, adb_topo_domain *out, bool
 adb_code adb_trust_decode(const adb_ldap_entry *e, const char *domain, adb_topo_trust *out, adb_error *err)
 {
     char partner[ADB_DOMAIN_MAX], flat[64];
-    long long v;
+    int64_t v;
     struct berval **sid;
 
     memset(out, 0, sizeof *out);
@@ -152,11 +137,11 @@ adb_code adb_trust_decode(const adb_ldap_entry *e, const char *domain, adb_topo_
         goto nomem;
     if (adb_ldap_entry_str(e, "flatName", flat, sizeof flat) != NULL && (out->flat_name = strdup(flat)) == NULL)
         goto nomem;
-    if (int_attr(e, "trustDirection", &v))
+    if (adb_ldap_entry_int64(e, "trustDirection", &v))
         out->direction = (uint32_t)v;
-    if (int_attr(e, "trustType", &v))
+    if (adb_ldap_entry_int64(e, "trustType", &v))
         out->type = (uint32_t)v;
-    if (int_attr(e, "trustAttributes", &v))
+    if (adb_ldap_entry_int64(e, "trustAttributes", &v))
         out->attributes = (uint32_t)v;
     if ((sid = adb_ldap_entry_values(e, "securityIdentifier")) != NULL && sid[0] != NULL) {
         adb_code rc = adb_sid_decode(sid[0]->bv_val, sid[0]->bv_len, &out->sid, err);
@@ -373,7 +358,7 @@ static adb_code op_read_dc(adb_ldap_conn *c, void *arg, adb_error *err)
     adb_ldap_entry *e;
     char base[600];
     struct berval **v;
-    long long level;
+    int64_t level;
     adb_code rc;
 
     dc_read_reset(r);
@@ -391,7 +376,7 @@ static adb_code op_read_dc(adb_ldap_conn *c, void *arg, adb_error *err)
     if ((v = adb_ldap_entry_values(e, "objectSid")) != NULL && v[0] != NULL
         && (rc = adb_sid_decode(v[0]->bv_val, v[0]->bv_len, &r->sid, err)) == ADB_OK)
         r->has_sid = true;
-    if (int_attr(e, "msDS-Behavior-Version", &level) && level >= 0 && level < 100)
+    if (adb_ldap_entry_int64(e, "msDS-Behavior-Version", &level) && level >= 0 && level < 100)
         r->domain_level = (int)level;
     adb_ldap_entry_free(e);
     if (rc != ADB_OK)
@@ -401,7 +386,7 @@ static adb_code op_read_dc(adb_ldap_conn *c, void *arg, adb_error *err)
         snprintf(base, sizeof base, "CN=Partitions,%s", r->root.config_nc);
         if ((rc = adb_ldap_read(c, base, NULL, partitions_attrs, &e, err)) != ADB_OK)
             return rc;
-        if (int_attr(e, "msDS-Behavior-Version", &level) && level >= 0 && level < 100)
+        if (adb_ldap_entry_int64(e, "msDS-Behavior-Version", &level) && level >= 0 && level < 100)
             r->forest_level = (int)level;
         v = adb_ldap_entry_values(e, "uPNSuffixes");
         for (size_t i = 0; v != NULL && v[i] != NULL; i++) {

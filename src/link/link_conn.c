@@ -113,7 +113,7 @@ void link_log_field(char *buf, size_t size, const char *v)
 /* Builds connection + transport with TLS and SASL as configured and binds
  * them to the driver.  pw may be NULL. */
 adb_code link_conn_setup(link_conn *c, const adb_broker_config *b, const link_url *u, const adb_secret *pw,
-                           const char *container_id, adb_error *err)
+                         const char *container_id, adb_error *err)
 {
     pn_connection_t *pc = pn_connection();
     pn_transport_t *t = pn_transport();

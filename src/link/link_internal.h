@@ -1,6 +1,7 @@
 /* What the files of the cloud link share (private to src/link; the public
- * API is include/adbridge/link.h).  Everything here belongs to the link
- * thread, except what struct adb_link marks as under its lock.
+ * API is include/adbridge/link.h).  The link's state belongs to its thread,
+ * except what struct adb_link marks as under its lock; link_conn.c also
+ * serves adb_link_probe, on the caller's thread.
  *
  *   link.c           lifecycle, the link thread's loop and proton events, state
  *   link_conn.c      the broker URL; one AMQP connection over a socket of its
@@ -160,11 +161,13 @@ struct adb_link {
 /* ---- link_conn.c ---- */
 
 adb_code link_parse_url(const char *s, link_url *u, adb_error *err);
+/* snprintf that may cut: every message has a bound. */
 void link_fmt(char *buf, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
 void link_cond_text(pn_condition_t *c, char *buf, size_t size);
 void link_log_field(char *buf, size_t size, const char *v);
 adb_code link_conn_setup(link_conn *c, const adb_broker_config *b, const link_url *u, const adb_secret *pw,
                          const char *container_id, adb_error *err);
+/* One round of socket I/O, waiting at most wait_ms; true when wake_fd fired. */
 bool link_conn_io(link_conn *c, int wake_fd, int wait_ms);
 void link_conn_error_text(link_conn *c, char *buf, size_t size);
 void link_conn_destroy(link_conn *c);
@@ -172,9 +175,12 @@ const char *link_error_hint(const char *text, bool tls);
 
 /* ---- link_requests.c ---- */
 
+/* A transfer on the request link; a complete request becomes a job. */
 void link_on_incoming(adb_link *l, pn_delivery_t *d);
 void link_update_credit(adb_link *l);
 void link_feed_workers(adb_link *l);
+/* Settling a request without a reply: given back to run elsewhere, or
+ * rejected for good (dead-lettered). */
 void link_give_back(adb_link *l, adb_link_job *j);
 void link_reject(adb_link *l, pn_delivery_t *d, const char *condition, const char *description);
 void link_seen_drop(adb_link *l, const adb_link_job *j);

@@ -9,6 +9,7 @@
 #include <adbridge/clock.h>
 #include <adbridge/log.h>
 
+#include <proton/connection.h>
 #include <proton/disposition.h>
 #include <proton/terminus.h>
 

@@ -15,7 +15,6 @@
 #include <proton/codec.h>
 #include <proton/disposition.h>
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -284,14 +283,15 @@ static void msgid_text(pn_message_t *m, char *buf, size_t size)
     buf[0] = '\0';
     switch (id.type) {
     case PN_STRING:
-        link_fmt(buf, size, "%.*s", (int)(id.u.as_bytes.size < size ? id.u.as_bytes.size : size - 1), id.u.as_bytes.start);
+        link_fmt(buf, size, "%.*s", (int)(id.u.as_bytes.size < size ? id.u.as_bytes.size : size - 1),
+                 id.u.as_bytes.start);
         break;
     case PN_ULONG:
         link_fmt(buf, size, "%llu", (unsigned long long)id.u.as_ulong);
         break;
     case PN_UUID:
-        link_fmt(buf, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],
-            u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+        link_fmt(buf, size, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
+                 u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
         break;
     case PN_BINARY:
         if (size > 3) {
@@ -509,8 +509,9 @@ static void take_request(adb_link *l, pn_delivery_t *d, inbuf *ib)
     if (reply_to == NULL || reply_to[0] == '\0' || strlen(reply_to) > ADDRESS_MAX) {
         adb_log(l->log, ADB_LOG_WARN, "request_rejected", "reason=%s message_id=%s",
                 reply_to == NULL || reply_to[0] == '\0' ? "no_reply_to" : "reply_to_too_long", idq);
-        link_reject(l, d, "amqp:invalid-field", reply_to == NULL || reply_to[0] == '\0' ? "no reply-to: nowhere to answer"
-               : "reply-to longer than 512 bytes");
+        link_reject(l, d, "amqp:invalid-field",
+                    reply_to == NULL || reply_to[0] == '\0' ? "no reply-to: nowhere to answer"
+                                                             : "reply-to longer than 512 bytes");
         goto out;
     }
     if (ib->oversize) {

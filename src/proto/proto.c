@@ -8,8 +8,10 @@
 #include "params.h"
 
 #include <adbridge/json.h>
+#include <adbridge/clock.h>
 #include <adbridge/proto.h>
 #include <adbridge/secmem.h>
+#include <adbridge/text.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,14 +74,8 @@ static bool parse_time(const char *s, int64_t *ms)
 
 json_t *adb_proto_time(int64_t t)
 {
-    struct tm tm;
-    time_t tt = (time_t)t;
-    char buf[32];
-
-    if (t == 0 || gmtime_r(&tt, &tm) == NULL)
-        return json_null();
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_string(buf);
+    char buf[ADB_RFC3339_SIZE];
+    return t != 0 && adb_rfc3339((time_t)t, buf) ? json_string(buf) : json_null();
 }
 
 /* ---- the envelope ---- */
@@ -181,29 +177,6 @@ void adb_request_clear(adb_request *r)
 
 /* ---- replies ---- */
 
-/* Length of a valid UTF-8 sequence at s (no overlongs, surrogates or
- * values past U+10FFFF), 0 when invalid. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[0] == 0xE0 && s[1] < 0xA0)
-            || (s[0] == 0xED && s[1] >= 0xA0))
-            return 0;
-        return 3;
-    }
-    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80 || (s[0] == 0xF0 && s[1] < 0x90)
-            || (s[0] == 0xF4 && s[1] >= 0x90))
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 /* A JSON string of s made valid UTF-8 ('?' for bad bytes), at most max code
  * points, never empty (fallback). */
 static json_t *safe_string(const char *s, size_t max, const char *fallback)
@@ -215,7 +188,7 @@ static json_t *safe_string(const char *s, size_t max, const char *fallback)
     if (buf == NULL)
         return NULL;
     for (size_t i = 0; i < n && cps < max; cps++) {
-        size_t k = utf8_seq((const unsigned char *)s + i);
+        size_t k = adb_utf8_len((const unsigned char *)s + i);
         if (k == 0) {
             buf[o++] = '?';
             i++;

@@ -1,7 +1,7 @@
 /* Strict decoder of the configuration file (see include/adbridge/config.h). */
 #include "config.h"
 
-#include <adbridge/ascii.h>
+#include <adbridge/text.h>
 #include <adbridge/config.h>
 #include <adbridge/fileio.h>
 #include <adbridge/json.h>

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <adbridge/text.h>
 #include <adbridge/fileio.h>
 #include <adbridge/identity.h>
 
@@ -82,9 +83,8 @@ static adb_code parse(const char *path, char *text, adb_identity *out, adb_error
             strcpy(out->principal, value);
             have_principal = true;
         } else if (strcmp(line, "bound") == 0) {
-            char *end;
-            long long t = strtoll(value, &end, 10);
-            if (*end != '\0' || t < 0)
+            int64_t t;
+            if (!adb_ascii_int64(value, 0, INT64_MAX, &t))
                 break;
             out->bound = (time_t)t;
         } else {

@@ -11,6 +11,7 @@
  * of the secret keys in ordinary heap buffers). */
 #include "config.h"
 
+#include <adbridge/text.h>
 #include <adbridge/fileio.h>
 #include <adbridge/keystore.h>
 
@@ -121,14 +122,9 @@ static char *field(char **p)
 
 static bool parse_time(const char *s, time_t *out)
 {
-    char *end;
-    long long v;
+    int64_t v;
 
-    if (s == NULL || *s < '0' || *s > '9')
-        return false;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 0)
+    if (s == NULL || *s == '-' || !adb_ascii_int64(s, 0, INT64_MAX, &v))
         return false;
     *out = (time_t)v;
     return true;

@@ -76,3 +76,21 @@ run_tap() {
     sed -E -e '/^1\.\.[0-9]+/d' -e 's/^(ok|not ok) [0-9]+/\1/' -e '/^(ok|not ok|#)/!s/^/# /' "$ADB_TEST_TMP/tap.out"
     [ "$rc" = 0 ] || echo "not ok - $(basename "$1") exited with status $rc"
 }
+
+# dc_ports_down TABLE PORTS NS...: every DC namespace NS rejects PORTS (an nft
+# set, e.g. "88" or "{ 389, 636, 3268 }") over TCP and UDP until
+# dc_ports_up TABLE NS... deletes the table again.
+dc_ports_down() {
+    local table=$1 ports=$2 ns; shift 2
+    for ns in "$@"; do
+        ip netns exec "$ns" nft -f - <<NFT
+table inet $table {
+    chain input { type filter hook input priority 0; tcp dport $ports reject with tcp reset; udp dport $ports reject; }
+}
+NFT
+    done
+}
+dc_ports_up() {
+    local table=$1 ns; shift
+    for ns in "$@"; do ip netns exec "$ns" nft delete table inet "$table" 2>/dev/null || true; done
+}

@@ -1,4 +1,4 @@
-# Password checks (src/ad/pwcheck.c, src/dir/lockout.c, src/util/keystore.c)
+# Password checks (src/ad/pwcheck*.c, src/dir/auth.c, lockout.c, src/util/keystore.c)
 # against the testenv's KDCs and seeded accounts, through the C API
 # (test_auth) and the CLI (adbridge auth, adbridge key), and a marker
 # password that must appear in no output or log of the run.
@@ -72,21 +72,8 @@ check_match "adbridge auth: expired password" '^result +password_expired$' reaso
 # dead CMD...: CMD while the KDCs of ADB.TEST refuse every connection (port
 # 88 rejected inside both DCs' namespaces; LDAP still answers, so the user is
 # found and only the Kerberos exchange fails).
-kdc_table=adbt_auth_dead_kdc
-kdcs_down() {
-    local ns
-    for ns in adbt-dc1 adbt-dc2; do
-        ip netns exec "$ns" nft -f - <<NFT
-table inet $kdc_table {
-    chain input { type filter hook input priority 0; tcp dport 88 reject with tcp reset; udp dport 88 reject; }
-}
-NFT
-    done
-}
-kdcs_up() {
-    local ns
-    for ns in adbt-dc1 adbt-dc2; do ip netns exec "$ns" nft delete table inet $kdc_table 2>/dev/null || true; done
-}
+kdcs_down() { dc_ports_down adbt_auth_dead_kdc 88 adbt-dc1 adbt-dc2; }
+kdcs_up() { dc_ports_up adbt_auth_dead_kdc adbt-dc1 adbt-dc2; }
 dead() { local rc=0; kdcs_down; "$@" || rc=$?; kdcs_up; return "$rc"; }
 trap 'kdcs_up; tenv_run samba-tool user delete "$ADB_TEST_LOCKOUT_USER" "${admin[@]}" >/dev/null 2>&1' EXIT
 check_match "adbridge auth: unreachable KDC is dc_unavailable" '^result +dc_unavailable$' \

@@ -17,20 +17,8 @@ U1="adbt.ha.$$" U2="adbt.typo.$$"
 T52_PIDS=""
 kdc_table=adbt_t52_dead_kdc
 
-kdcs_up() {
-    local ns
-    for ns in adbt-dc1 adbt-dc2 adbt-pdc; do ip netns exec "$ns" nft delete table inet $kdc_table 2>/dev/null || true; done
-}
-kdcs_down() {
-    local ns
-    for ns in adbt-dc1 adbt-dc2 adbt-pdc; do
-        ip netns exec "$ns" nft -f - <<NFT
-table inet $kdc_table {
-    chain input { type filter hook input priority 0; tcp dport 88 reject with tcp reset; udp dport 88 reject; }
-}
-NFT
-    done
-}
+kdcs_up() { dc_ports_up $kdc_table adbt-dc1 adbt-dc2 adbt-pdc; }
+kdcs_down() { dc_ports_down $kdc_table 88 adbt-dc1 adbt-dc2 adbt-pdc; }
 t52_cleanup() {
     local p
     for p in $T52_PIDS; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
@@ -109,14 +97,9 @@ check_match "a refusal says where the count came from and when checks resume" \
     bash -c "printf '%s\n' '$PW' | adbridge --config '$cfg' auth --stdin '$U2'; true"
 
 # ---- the PDC emulator unreachable: the closest DC, said in the log ----
-ldap_table=adbt_t52_no_ldap
-ip netns exec adbt-dc1 nft -f - <<NFT
-table inet $ldap_table {
-    chain input { type filter hook input priority 0; tcp dport { 389, 636, 3268 } reject with tcp reset; }
-}
-NFT
+dc_ports_down adbt_t52_no_ldap '{ 389, 636, 3268 }' adbt-dc1
 pdc_out=$(cli_auth alice "$PW")
-ip netns exec adbt-dc1 nft delete table inet $ldap_table
+dc_ports_up adbt_t52_no_ldap adbt-dc1
 check_match "DC1 (the PDC emulator) refusing LDAP: the check still runs (ok)" '^result +ok$' echo "$pdc_out"
 check_match "... and the log says the count was read on another DC" 'event=pdc_unreachable domain=adb.test fallback=dc2' \
     echo "$pdc_out"

@@ -1,4 +1,4 @@
-# adbridge diagnose (src/dir/diagnose.c, src/ad/portprobe.c, dctime.c,
+# adbridge diagnose (src/diag/, src/ad/portprobe.c, dctime.c,
 # svcticket.c) against the testenv: the healthy env, then faults injected
 # one at a time (DC1 stopped, a port dropped with nftables inside DC2's
 # namespace, DC2 black-holed, wrong keytabs, clock skew with libfaketime, an

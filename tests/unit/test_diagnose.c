@@ -1,6 +1,7 @@
-/* adbridge diagnose without a network: the report's encoding, the exit code
- * policy, a fix on every warning and failure of a run that fails offline
- * (loopback only), and the probes' own encoders and decoders (port probe
+/* adbridge diagnose (src/diag) without a network: the report's encoding, the
+ * exit code policy, a fix on every warning and failure of a run that fails
+ * offline (loopback only), each result under an id and group of the table
+ * of checks, and the probes' own encoders and decoders (port probe
  * requests, reply recognition, GeneralizedTime) plus port probes on
  * loopback sockets. */
 #include "config.h"
@@ -120,6 +121,19 @@ static void count_progress(const adb_diag_result *r, void *arg)
     ((seen *)arg)->n++;
 }
 
+/* A result's id is a check of the table (src/diag/diagnose.c) and its group that check's. */
+static void assert_in_table(const adb_diag_result *d)
+{
+    for (size_t i = 0; i < adb_diag_check_count(); i++) {
+        const adb_diag_check_info *c = adb_diag_check_at(i);
+        if (strcmp(c->id, d->id) == 0) {
+            assert_int_equal(d->check, c->group);
+            return;
+        }
+    }
+    fail_msg("result id %s is not a check of the table", d->id);
+}
+
 /* Every warn and fail carries a one-line fix and a message; passes and skips carry no fix. */
 static void assert_fixes(const adb_diag_report *r)
 {
@@ -128,6 +142,7 @@ static void assert_fixes(const adb_diag_report *r)
         assert_non_null(d->message);
         assert_true(d->message[0] != '\0');
         assert_true(d->check >= ADB_DIAG_CONFIG && d->check <= ADB_DIAG_CLOUD);
+        assert_in_table(d);
         if (d->status == ADB_DIAG_WARN || d->status == ADB_DIAG_FAIL) {
             if (d->fix == NULL || d->fix[0] == '\0')
                 fail_msg("result %zu (%s %s) has no fix", i, d->id, d->title);
