@@ -21,6 +21,7 @@ typedef struct slot {
     char host[256];
     time_t created;
     bool in_use;
+    bool pdc;                /* its DC is the domain's PDC emulator (the ping's PDC flag) */
 } slot;
 
 struct adb_pool {
@@ -77,6 +78,14 @@ static bool same_key(const slot *s, const char *domain, adb_pool_kind kind)
     return s->kind == kind && strcasecmp(s->domain, domain) == 0;
 }
 
+/* A connection of kind serves a request for want: a DC connection that
+ * happens to be on the PDC emulator serves PDC reads too (no second bind). */
+static bool serves(const slot *s, const char *domain, adb_pool_kind want)
+{
+    return same_key(s, domain, want)
+           || (want == ADB_POOL_PDC && s->kind == ADB_POOL_DC && s->pdc && strcasecmp(s->domain, domain) == 0);
+}
+
 static void remove_slot(adb_pool *p, size_t i)
 {
     p->slots[i] = p->slots[--p->n];
@@ -97,7 +106,7 @@ static void pdc_first(adb_dc_list *list)
 
 /* Connects to the first reachable DC of the locator's list. */
 static adb_code connect_best(adb_pool *p, const char *domain, adb_pool_kind kind,
-                             adb_ldap_conn **out, char *host, size_t host_size, adb_error *err)
+                             adb_ldap_conn **out, char *host, size_t host_size, bool *pdc, adb_error *err)
 {
     adb_dc_list list;
     adb_code rc;
@@ -127,6 +136,7 @@ again:
                 adb_log(p->log, ADB_LOG_WARN, "pdc_unreachable", "domain=%s fallback=%s", domain, dc->host);
             adb_locator_mark_up(p->loc, domain, dc->host);
             snprintf(host, host_size, "%s", dc->host);
+            *pdc = kind != ADB_POOL_GC && (dc->flags & ADB_DS_PDC);
             adb_log(p->log, ADB_LOG_DEBUG, "ldap_connect", "domain=%s dc=%s ssf=%u protection=%s", domain,
                     dc->host, adb_ldap_ssf(*out), adb_log_value(prot, sizeof prot, adb_ldap_protection(*out)));
             break;
@@ -164,6 +174,7 @@ adb_code adb_pool_acquire(adb_pool *p, const char *domain, adb_pool_kind kind,
     size_t idx;
     adb_ldap_conn *c = NULL;
     char host[256] = "";
+    bool pdc = false;
     adb_code rc;
 
     *out = NULL;
@@ -179,7 +190,7 @@ adb_code adb_pool_acquire(adb_pool *p, const char *domain, adb_pool_kind kind,
         int open = 0;
         for (size_t i = 0; i < p->n; i++) {
             slot *s = &p->slots[i];
-            if (!same_key(s, domain, kind))
+            if (!serves(s, domain, kind))
                 continue;
             open++;
             if (!s->in_use && s->c != NULL) {
@@ -214,7 +225,7 @@ adb_code adb_pool_acquire(adb_pool *p, const char *domain, adb_pool_kind kind,
     p->slots[idx].in_use = true;
     pthread_mutex_unlock(&p->mu);
 
-    rc = connect_best(p, domain, kind, &c, host, sizeof host, err);
+    rc = connect_best(p, domain, kind, &c, host, sizeof host, &pdc, err);
 
     pthread_mutex_lock(&p->mu);
     /* Find the reservation again: other threads may have moved slots. */
@@ -225,6 +236,7 @@ adb_code adb_pool_acquire(adb_pool *p, const char *domain, adb_pool_kind kind,
         p->slots[idx].c = c;
         snprintf(p->slots[idx].host, sizeof p->slots[idx].host, "%s", host);
         p->slots[idx].created = time(NULL);
+        p->slots[idx].pdc = pdc;
         p->stats.connects++;
         *out = c;
     } else {
