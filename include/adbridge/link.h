@@ -132,7 +132,15 @@ typedef struct adb_link_state {
     uint64_t oversize;         /* taken without their body (too large), answered by size */
     uint64_t reply_retries;    /* replies sent again after a failed attempt */
     uint64_t overdelivered;    /* transfers the broker sent beyond the credit */
+    int64_t heartbeat_mono_ms; /* adb_mono_ms() of the link thread's last turn (at least one a second
+                                * while it runs, ADB_LINK_STALL_MS at most while it connects): an old
+                                * value means the thread is stuck; 0 before it started */
 } adb_link_state;
+
+/* A link thread whose heartbeat is older than this is stuck (longer than
+ * its connect timeout): the daemon stops its watchdog pings so that
+ * systemd restarts it. */
+enum { ADB_LINK_STALL_MS = 20000 };
 
 /* Thread-safe snapshot. */
 void adb_link_state_get(adb_link *l, adb_link_state *out);

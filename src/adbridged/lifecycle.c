@@ -147,20 +147,32 @@ int adbd_wait_first_attempt(adb_link *link, const sigset_t *sigs, adbd_notify *n
     return 0;
 }
 
-int adbd_wait_signal(adb_link *link, const adb_broker_config *b, const sigset_t *sigs, adbd_notify *n)
+int adbd_wait_signal(adb_link *link, const adb_broker_config *b, const sigset_t *sigs, adbd_notify *n,
+                     const adb_logger *log)
 {
     int64_t tick = 1000;
 
     if (n->watchdog_usec != 0 && (int64_t)(n->watchdog_usec / 2000) < tick)
         tick = (int64_t)(n->watchdog_usec / 2000) > 0 ? (int64_t)(n->watchdog_usec / 2000) : 1;
-    for (;;) {
+    for (bool stalled = false;;) {
         char status[256];
+        adb_link_state st;
         int sig;
 
-        /* The snapshot takes the link's lock: no ping when that blocks. */
+        /* The snapshot takes the link's lock: no ping when that blocks,
+         * and none when the link thread has stopped turning. */
         adbd_link_status_text(link, b, status, sizeof status);
         adbd_notify_status(n, status);
-        adbd_notify_watchdog(n);
+        adb_link_state_get(link, &st);
+        if (st.heartbeat_mono_ms == 0 || adb_mono_ms() - st.heartbeat_mono_ms <= ADB_LINK_STALL_MS) {
+            adbd_notify_watchdog(n);
+            stalled = false;
+        } else if (!stalled) {
+            stalled = true;
+            adb_log(log, ADB_LOG_ERROR, "link_stalled", "since_ms=%lld msg=\"the link thread has not "
+                    "turned; watchdog pings stop so that systemd restarts the service\"",
+                    (long long)(adb_mono_ms() - st.heartbeat_mono_ms));
+        }
         if ((sig = wait_ms(sigs, tick)) != 0)
             return sig;
     }

@@ -54,7 +54,11 @@ void adbd_link_status_text(adb_link *link, const adb_broker_config *b, char *buf
 int adbd_wait_first_attempt(adb_link *link, const sigset_t *sigs, adbd_notify *n, int timeout_ms);
 
 /* Waits for one of sigs, sending STATUS= changes and WATCHDOG=1 at every
- * tick (a second, or half the watchdog interval when that is shorter). */
-int adbd_wait_signal(adb_link *link, const adb_broker_config *b, const sigset_t *sigs, adbd_notify *n);
+ * tick (a second, or half the watchdog interval when that is shorter) —
+ * but no WATCHDOG=1 while the link thread's heartbeat is older than
+ * ADB_LINK_STALL_MS (logged once as link_stalled), so that a stuck link
+ * thread gets the service restarted. */
+int adbd_wait_signal(adb_link *link, const adb_broker_config *b, const sigset_t *sigs, adbd_notify *n,
+                     const adb_logger *log);
 
 #endif

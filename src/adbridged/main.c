@@ -342,7 +342,7 @@ static int serve(adb_ctx *ctx, bool check_only)
     }
     for (;; sig = 0) {
         if (sig == 0)
-            sig = adbd_wait_signal(d.link, &cfg->broker, &sigs, &notify);
+            sig = adbd_wait_signal(d.link, &cfg->broker, &sigs, &notify, &ctx->log);
         if (sig == SIGHUP) {
             bool changed = false;
             char status[256];

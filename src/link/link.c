@@ -60,9 +60,18 @@ const char *adb_link_status_name(adb_link_status s)
     return "idle";
 }
 
+/* One turn of the link thread: the heartbeat the daemon's watchdog reads. */
+static void beat(adb_link *l)
+{
+    pthread_mutex_lock(&l->lock);
+    l->st.heartbeat_mono_ms = adb_mono_ms();
+    pthread_mutex_unlock(&l->lock);
+}
+
 static void set_status(adb_link *l, adb_link_status s)
 {
     pthread_mutex_lock(&l->lock);
+    l->st.heartbeat_mono_ms = adb_mono_ms();
     if (l->st.status != s) {
         l->st.status = s;
         l->st.since_unix_ms = adb_wall_ms();
@@ -515,7 +524,8 @@ static void *run(void *arg)
             struct pollfd pfd = { .fd = l->wake_fd, .events = POLLIN };
             if (left <= 0)
                 break;
-            if (poll(&pfd, 1, (int)left) > 0) {
+            beat(l);
+            if (poll(&pfd, 1, left < 1000 ? (int)left : 1000) > 0) {
                 uint64_t v;
                 if (read(l->wake_fd, &v, sizeof v) < 0) { /* spurious */ }
                 drain_done(l); /* orphaned jobs finishing: drop their replies */

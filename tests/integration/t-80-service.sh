@@ -205,6 +205,17 @@ check_eq "a stalled daemon sends no WATCHDOG=1 (what makes systemd restart it)" 
 kill -CONT "$D1"
 check_match "journald priorities: info lines start with <6>" '^<6>ts=.* level=info event=started ' cat "$T80/d1.log"
 
+# ---- the watchdog reads the link thread's heartbeat: it keeps turning while
+# it backs off from a broker that is gone (no false stall past 20 s) ----
+broker_stop_beam
+sleep 23
+n0=$(grep -c ' WATCHDOG=1$' "$T80/notify.log"); sleep 2; n1=$(grep -c ' WATCHDOG=1$' "$T80/notify.log")
+check "broker gone for 23 s: WATCHDOG=1 still comes (the link thread beats while it backs off)" test "$n1" -gt "$n0"
+check "... and no link_stalled was logged" bash -c "! grep -q 'event=link_stalled' '$T80/d1.log'"
+broker_launch && broker_declare_queue requests && broker_declare_queue replies
+check "the daemon reconnects when the broker is back" \
+    bash -c "for i in \$(seq 1 200); do [ \$(grep -c event=link_connected '$T80/d1.log') -ge 2 ] && exit 0; sleep 0.1; done; exit 1"
+
 # ---- machine password rotation reaches the running daemon ----
 before=$(grep -c 'event=keytab_reloaded' "$T80/d1.log")
 check "testenv rotate-machine-password (adcli update)" "$S/samba-testenv/testenv" rotate-machine-password
