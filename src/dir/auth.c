@@ -429,14 +429,16 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
                  ur.dc, ld.retry_at > 0 ? "at " : "", ld.retry_at > 0 ? when : "when an admin unlocks it");
         goto done;
     }
-    default:
+    default: {
+        long window = adb_lockout_window(a->lockout, &ur.policy);
         out->reason = ADB_AUTH_LOCKED_BY_BRIDGE;
-        out->retry_at = ld.retry_at > 0 ? ld.retry_at : time(NULL) + adb_lockout_window(a->lockout, &ur.policy);
-        lockout_detail(&ld, &ur.policy, adb_lockout_window(a->lockout, &ur.policy), out);
+        out->retry_at = ld.retry_at > 0 ? ld.retry_at : time(NULL) + window;
+        lockout_detail(&ld, &ur.policy, window, out);
         adb_log(a->log, ADB_LOG_WARN, "auth_locked_by_bridge", "user=%s sid=%s failures=%u from=%s limit=%u "
                 "in_flight=%u dc=%s", V(req->user), sid, ld.failures, ld.failures_from_ad ? "ad" : "bridge", ld.limit,
                 ld.in_flight, V(ur.dc));
         goto done;
+    }
     }
 
     /* 6. The Kerberos exchange, verified with the host keytab. */

@@ -94,3 +94,23 @@ dc_ports_up() {
     local table=$1 ns; shift
     for ns in "$@"; do ip netns exec "$ns" nft delete table inet "$table" 2>/dev/null || true; done
 }
+
+# wait_log FILE REGEX [SECONDS]: waits (default 20 s) until FILE matches REGEX.
+wait_log() {
+    local i
+    for i in $(seq 1 $(( ${3:-20} * 10 ))); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    echo "timed out waiting for /$2/ in $1"; tail -5 "$1"; return 1
+}
+
+# stop_pid PID: SIGTERM, and wait for it.
+stop_pid() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# reply_field FILE CID EXPR: EXPR (python, r = the reply's JSON) of the
+# reply with correlation id CID in FILE (amqp_client.py --out lines).
+reply_field() {
+    /usr/bin/python3 -c '
+import json,sys
+for l in open(sys.argv[1]):
+    x = json.loads(l)
+    if x["cid"] == sys.argv[2]:
+        r = json.loads(x["body"]); print(eval(sys.argv[3])); break' "$@"; }

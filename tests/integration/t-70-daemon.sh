@@ -45,12 +45,6 @@ start_echo() {
     eval "PID_$name=$!"
     T70_PIDS="$T70_PIDS $!"
 }
-wait_log() { # FILE REGEX [SECONDS]: wait until FILE matches REGEX
-    local i
-    for i in $(seq 1 $(( ${3:-20} * 10 ))); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    echo "timed out waiting for /$2/ in $1"; tail -5 "$1"; return 1
-}
-stop_pid() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 unacked() { broker_queue_depth requests | awk '{print $2}'; }
 wait_unacked() { # N SECONDS
     local i
@@ -60,13 +54,6 @@ wait_unacked() { # N SECONDS
 distinct_pids() { /usr/bin/python3 -c '
 import json,sys
 print(len({json.loads(json.loads(l)["body"])["pid"] for l in open(sys.argv[1])}))' "$1"; }
-reply_field() { # FILE CID EXPR(python, r = reply JSON)
-    /usr/bin/python3 -c '
-import json,sys
-for l in open(sys.argv[1]):
-    x = json.loads(l)
-    if x["cid"] == sys.argv[2]:
-        r = json.loads(x["body"]); print(eval(sys.argv[3])); break' "$@"; }
 
 link_env
 

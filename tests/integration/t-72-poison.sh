@@ -38,12 +38,6 @@ echo "ok - RabbitMQ 3.10 with rabbitmq_amqp1_0 started on 127.0.0.1:$BROKER_PORT
 trap 't72_cleanup' EXIT
 check "rejected requests are dead-lettered into requests.dead (policy)" broker_dead_letter requests requests.dead
 
-wait_log() { # FILE REGEX [SECONDS]
-    local i
-    for i in $(seq 1 $(( ${3:-20} * 10 ))); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    echo "timed out waiting for /$2/ in $1"; tail -5 "$1"; return 1
-}
-stop_pid() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 count() { grep -cE -- "$2" "$1"; } # FILE REGEX: matching lines
 dead() { broker_queue_depth requests.dead | awk '{print $1}'; }
 wait_depth() { # QUEUE "READY UNACKED" SECONDS
@@ -51,13 +45,6 @@ wait_depth() { # QUEUE "READY UNACKED" SECONDS
     for i in $(seq 1 $(( $3 * 10 ))); do [ "$(broker_queue_depth "$1")" = "$2" ] && return 0; sleep 0.1; done
     echo "$1 stayed at '$(broker_queue_depth "$1")', wanted '$2'"; return 1
 }
-reply_field() { # FILE CID EXPR(python, r = reply JSON)
-    /usr/bin/python3 -c '
-import json,sys
-for l in open(sys.argv[1]):
-    x = json.loads(l)
-    if x["cid"] == sys.argv[2]:
-        r = json.loads(x["body"]); print(eval(sys.argv[3])); break' "$@"; }
 vm_hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
 # ---- adbridged with the real dispatcher ----
@@ -166,46 +153,35 @@ st=$(state_of dl)
 check_eq "delivery limit: counted once" 1 "$(field delivery_limited "$st")"
 stop_pid "$PID_dl"
 
-# Over-delivery: a relay adds 2 to every non-zero credit the link grants, so
-# RabbitMQ sends up to 2 more requests than asked for.
-$CLIENT inflate-credit --to "127.0.0.1:$BROKER_PORT" --extra 2 --port-file "$T72/relay.port" \
-    --stats-file "$T72/relay.stats" > "$T72/relay.out" 2>&1 &
-T72_PIDS="$T72_PIDS $!"
-check "credit relay listening" wait_log "$T72/relay.port" '^[0-9]+$' 10
-start_echo od LINK_URL="amqp://127.0.0.1:$(cat "$T72/relay.port")" LINK_WORKERS=2 LINK_DELAY_MS=100
-check "echo responder od connects through the relay" wait_log "$T72/od.log" 'event=link_connected'
-check_match "over-delivery: 40 requests answered exactly once" 'replies=40 unique=40 duplicates=0 uncorrelated=0' \
-    $CLIENT roundtrip --n 40 --prefix od --timeout 60
-st=$(state_of od)
-echo "# over-delivery: $st"
-echo "# over-delivery relay (credit as the link sent it): $(cat "$T72/relay.stats")"
-check "over-delivery: the broker did send more than the credit" test "$(field overdelivered "$st")" -gt 0
-check "over-delivery: the link logged it" grep -q 'event=broker_overdelivered' "$T72/od.log"
-check "over-delivery: never more jobs at the workers than workers (max_busy <= 2)" test "$(field max_busy "$st")" -le 2
-check_match "over-delivery: the link never granted more than 2, nor a negative (wrapped) credit" \
-    'max_credit=[0-2] negative=0' cat "$T72/relay.stats"
-check_eq "over-delivery: the extra requests waited, none given back (released)" 0 "$(field released "$st")"
-check_eq "... and none seen as redelivered" 0 "$(field redelivered "$st")"
-stop_pid "$PID_od"
-
+# overdeliver NAME EXTRA LABEL: a relay adds EXTRA to every non-zero credit
+# the link grants, so RabbitMQ sends up to EXTRA more requests than asked
+# for, to a 2-worker responder; 40 requests through it.
+overdeliver() {
+    local name=$1 extra=$2 label=$3 st
+    $CLIENT inflate-credit --to "127.0.0.1:$BROKER_PORT" --extra "$extra" --port-file "$T72/$name-relay.port" \
+        --stats-file "$T72/$name-relay.stats" > "$T72/$name-relay.out" 2>&1 &
+    T72_PIDS="$T72_PIDS $!"
+    check "credit relay (+$extra) listening" wait_log "$T72/$name-relay.port" '^[0-9]+$' 10
+    start_echo "$name" LINK_URL="amqp://127.0.0.1:$(cat "$T72/$name-relay.port")" LINK_WORKERS=2 LINK_DELAY_MS=100
+    check "echo responder $name connects through the relay" wait_log "$T72/$name.log" 'event=link_connected'
+    check_match "$label: 40 requests answered exactly once" 'replies=40 unique=40 duplicates=0 uncorrelated=0' \
+        $CLIENT roundtrip --n 40 --prefix "$name" --timeout 60
+    st=$(state_of "$name")
+    echo "# $label: $st"
+    echo "# $label, relay (credit as the link sent it): $(cat "$T72/$name-relay.stats")"
+    check "$label: the broker did send more than the credit" test "$(field overdelivered "$st")" -gt 0
+    check "$label: the link logged it" grep -q 'event=broker_overdelivered' "$T72/$name.log"
+    check "$label: never more jobs at the workers than workers (max_busy <= 2)" test "$(field max_busy "$st")" -le 2
+    check_match "$label: the link never granted more than 2, nor a negative (wrapped) credit" \
+        'max_credit=[0-2] negative=0' cat "$T72/$name-relay.stats"
+    check_eq "$label: the extra requests waited, none given back (released)" 0 "$(field released "$st")"
+    check_eq "$label: ... and none seen as redelivered" 0 "$(field redelivered "$st")"
+    stop_pid "$(eval "echo \$PID_$name")"
+}
+overdeliver od 2 "over-delivery"
 # Far over the credit (+6 with 2 workers): every extra request waits for a
 # worker too (up to 8 rounds of slots are held), none is given back.
-$CLIENT inflate-credit --to "127.0.0.1:$BROKER_PORT" --extra 6 --port-file "$T72/relay6.port" \
-    --stats-file "$T72/relay6.stats" > "$T72/relay6.out" 2>&1 &
-T72_PIDS="$T72_PIDS $!"
-check "credit relay (+6) listening" wait_log "$T72/relay6.port" '^[0-9]+$' 10
-start_echo of LINK_URL="amqp://127.0.0.1:$(cat "$T72/relay6.port")" LINK_WORKERS=2 LINK_DELAY_MS=100
-check "echo responder of connects through the relay" wait_log "$T72/of.log" 'event=link_connected'
-check_match "far over the credit: 40 requests answered exactly once" 'replies=40 unique=40 duplicates=0 uncorrelated=0' \
-    $CLIENT roundtrip --n 40 --prefix of --timeout 60
-st=$(state_of of)
-echo "# far over the credit: $st"
-echo "# far over the credit, relay: $(cat "$T72/relay6.stats")"
-check "far over the credit: the broker sent more than the credit" test "$(field overdelivered "$st")" -gt 0
-check_eq "far over the credit: none given back" 0 "$(field released "$st")"
-check "far over the credit: max_busy <= 2" test "$(field max_busy "$st")" -le 2
-check_match "far over the credit: no credit above 2, none negative" 'max_credit=[0-2] negative=0' cat "$T72/relay6.stats"
-stop_pid "$PID_of"
+overdeliver of 6 "far over the credit"
 
 t72_cleanup
 trap - EXIT

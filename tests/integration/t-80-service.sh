@@ -34,11 +34,6 @@ for tool in systemd-analyze systemd-sysusers systemd-tmpfiles systemd-id128 man;
         || echo "not ok - $tool is installed (tests/install-deps installs systemd and man-db)"
 done
 
-wait_log() { # FILE REGEX [SECONDS]
-    local i
-    for i in $(seq 1 $(( ${3:-20} * 10 ))); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    echo "timed out waiting for /$2/ in $1"; tail -5 "$1"; return 1
-}
 wait_gone() { # PID [SECONDS]
     local i
     for i in $(seq 1 $(( ${2:-15} * 10 ))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
