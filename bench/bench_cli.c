@@ -44,6 +44,7 @@ typedef struct row {
     const char *stdin_path;   /* NULL: /dev/null */
     char **env;               /* NULL: ours */
     const char *wipe_dir;     /* emptied before each run (cold) */
+    struct row *before;       /* run, untimed, before each run (e.g. a fresh sssd) */
     bool optional;            /* not in the ratio lines */
     bench_samples s;
 } row;
@@ -229,6 +230,17 @@ int main(void)
     set_argv(r, (const char *const[]){ adbridge, "--config", cfg_path, "groups-of", "ADB\\nested.user", NULL });
     r = add(rows, &n, "adbridge groups-of nested.user");
     set_argv(r, (const char *const[]){ adbridge, "--config", cfg_path, "groups-of", "nested.user", NULL });
+    /* SSSD with an empty cache (bench/sssd-anchor.sh: bench/run starts this
+     * program inside its private mounts): a fresh sssd, online, before each
+     * run; the run is the user's first lookup, as for a new adbridge process. */
+    const char *sssd = getenv("ADB_BENCH_SSSD");
+    static row sssd_cold = { .name = "sssd-anchor.sh cold" };
+    if (sssd != NULL && *sssd != '\0') {
+        set_argv(&sssd_cold, (const char *const[]){ sssd, "cold", NULL });
+        r = add(rows, &n, "SSSD initgroups nested.user, empty cache");
+        r->before = &sssd_cold;
+        set_argv(r, (const char *const[]){ "getent", "-s", "sss", "initgroups", "nested.user@adb.test", NULL });
+    }
     static char cold_state[300], cold_cfg[300];
     snprintf(cold_state, sizeof cold_state, "%s/cold-state", tmp);
     snprintf(cold_cfg, sizeof cold_cfg, "%s/cold.json", tmp);
@@ -258,6 +270,8 @@ int main(void)
             double us;
             if (rows[i].wipe_dir != NULL)
                 wipe(rows[i].wipe_dir);
+            if (rows[i].before != NULL)
+                run_once(rows[i].before, true);
             us = run_once(&rows[i], true);
             if (round >= 2)
                 bench_add(&rows[i].s, us);
@@ -268,8 +282,16 @@ int main(void)
     ratio(rows, n, "adbridge user alice", "ldapsearch -Y GSSAPI one-shot", "(both forests: a bare name)");
     ratio(rows, n, "adbridge auth ADB\\badpw.user", "kinit badpw.user (right password)", "(goal <= 1.5x)");
     ratio(rows, n, "adbridge auth badpw.user", "kinit badpw.user (right password)", "(both forests: a bare name)");
+    ratio(rows, n, "adbridge groups-of ADB\\nested.user", "SSSD initgroups nested.user, empty cache", "(goal <= 1x)");
+    if (sssd == NULL || *sssd == '\0')
+        printf("  (no SSSD row: run through bench/run, which starts bench/sssd-anchor.sh)\n");
     for (size_t i = 0; i < n; i++)
         bench_report(rows[i].name, &rows[i].s);
+    if (sssd != NULL && *sssd != '\0') {
+        static row sssd_stop = { .name = "sssd-anchor.sh stop" };
+        set_argv(&sssd_stop, (const char *const[]){ sssd, "stop", NULL });
+        run_once(&sssd_stop, true);
+    }
     for (size_t i = 0; i < n; i++)
         free(rows[i].env);
     free(setup.env);

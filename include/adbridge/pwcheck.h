@@ -1,12 +1,17 @@
 /* Password verification with Kerberos (MIT krb5), and why a check failed.
  *
  * A check is an AS exchange for the user (krb5_init_creds_*: no prompter,
- * no password change, no credential cache anywhere) followed by
- * krb5_verify_init_creds against the host keytab with ap_req_nofail: the
- * TGT is used to get a ticket for the bridge's own service principal, which
- * must decrypt with the keytab's key.  A KDC that does not know that key (a
- * spoofed one) can therefore never make a wrong password pass: the check
- * fails closed with an error.
+ * no password change, no credential cache anywhere), armored with FAST
+ * (RFC 6113) by the machine's TGT: the KDC's reply and errors are then
+ * encrypted under the armor key, which only a KDC holding the krbtgt key can
+ * derive, so a spoofed KDC can never make a wrong password pass, and no
+ * further round trip is needed.  Where armoring is not possible (a KDC
+ * without FAST, no machine TGT, no cross-realm armor ticket) -- found out
+ * before any password-derived data is sent -- the exchange runs unarmored
+ * and is followed by krb5_verify_init_creds against the host keytab with
+ * ap_req_nofail: the user's TGT gets a ticket for the bridge's own service
+ * principal, which must decrypt with the keytab's key.  Either way the
+ * check fails closed.
  *
  * Names: a UPN ("alice@adb.test") is sent as an enterprise principal with
  * canonicalization, so the KDC finds the account by UPN and refers the
@@ -114,6 +119,7 @@ typedef struct adb_pwcheck_result {
     char principal[ADB_PWCHECK_USER_MAX + 64];   /* canonical client principal (ok only) */
     char realm[256];             /* realm that answered last (after referrals) */
     char kdc[64];                /* address of the KDC that answered last */
+    bool armored;                /* ok through FAST; false: verified with a service ticket */
 } adb_pwcheck_result;
 
 /* Checks user's password.  ADB_OK with out->reason set for every outcome

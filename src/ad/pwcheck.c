@@ -169,6 +169,7 @@ struct adb_pwcheck {
     pthread_mutex_t lock;
     overlay_shared shared;
     profile_t profile;          /* the overlay; copied into every context */
+    const adb_krb *machine;     /* its TGT armors the AS exchange (FAST) */
     char *keytab;
     char *realm;
     char *verify_name;
@@ -302,6 +303,7 @@ adb_code adb_pwcheck_new(const adb_krb *machine, const adb_pwcheck_options *opts
                            "unreadable?): error %ld", (long)code);
         goto fail;
     }
+    pc->machine = machine;
     pc->keytab = strdup(adb_krb_keytab(machine));
     pc->realm = strdup(opts != NULL && opts->realm != NULL ? opts->realm : adb_krb_realm(machine));
     if (pc->keytab == NULL || pc->realm == NULL) {
@@ -498,12 +500,55 @@ static void realm_of(krb5_context ctx, krb5_const_principal p, char *buf, size_t
     snprintf(buf, size, "%.*s", (int)r->length, r->data);
 }
 
+/* One AS exchange for client.  Armored (FAST, RFC 6113) with the machine's
+ * TGT when `armor`: the reply is then encrypted under a key only a KDC that
+ * holds the krbtgt key can derive, so it is genuine without a verification
+ * ticket (a spoofed KDC cannot make a wrong password pass), and the KDC's
+ * errors are authenticated too.  Returns the krb5 code; *used_password says
+ * whether a request carrying password-derived data was sent. */
+static krb5_error_code as_exchange(adb_pwcheck *pc, krb5_context ctx, krb5_principal client,
+                                   const adb_secret *password, bool armor, krb5_init_creds_context *icc)
+{
+    krb5_get_init_creds_opt *opt = NULL;
+    krb5_error_code code;
+
+    *icc = NULL;
+    if ((code = krb5_get_init_creds_opt_alloc(ctx, &opt)) != 0)
+        return code;
+    krb5_get_init_creds_opt_set_canonicalize(opt, 1);
+    krb5_get_init_creds_opt_set_forwardable(opt, 0);
+    krb5_get_init_creds_opt_set_proxiable(opt, 0);
+    krb5_get_init_creds_opt_set_renew_life(opt, 0);
+    krb5_get_init_creds_opt_set_tkt_life(opt, TICKET_LIFETIME_S);
+    krb5_get_init_creds_opt_set_change_password_prompt(opt, 0);
+    if (armor
+        && ((code = krb5_get_init_creds_opt_set_fast_ccache_name(ctx, opt, adb_krb_ccache_name(pc->machine))) != 0
+            || (code = krb5_get_init_creds_opt_set_fast_flags(ctx, opt, KRB5_FAST_REQUIRED)) != 0))
+        goto out;
+    /* The step API: no prompter, no second try against a "primary" KDC
+     * (which would make AD count one wrong password twice), no ccache. */
+    if ((code = krb5_init_creds_init(ctx, client, NULL, NULL, 0, opt, icc)) == 0
+        && (code = krb5_init_creds_set_password(ctx, *icc, adb_secret_str(password))) == 0)
+        code = krb5_init_creds_get(ctx, *icc);
+out:
+    krb5_get_init_creds_opt_free(ctx, opt);
+    return code;
+}
+
+/* An armored exchange that failed before the KDC judged the password: no
+ * armor ticket (machine TGT expired, cross-realm TGT refused) or a KDC
+ * without FAST (its PREAUTH_REQUIRED comes back unarmored and MIT stops
+ * there).  Then the check runs again unarmored, with a verification ticket. */
+static bool armor_failed(krb5_error_code code, adb_auth_reason reason)
+{
+    return reason == ADB_AUTH_NONE || code == KRB5KDC_ERR_PREAUTH_REQUIRED;
+}
+
 adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secret *password,
                               adb_pwcheck_result *out, adb_error *err)
 {
     krb5_context ctx = NULL;
     krb5_principal client = NULL;
-    krb5_get_init_creds_opt *opt = NULL;
     krb5_init_creds_context icc = NULL;
     krb5_creds creds;
     krb5_error *kerr = NULL;
@@ -511,6 +556,7 @@ adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secre
     adb_krb_trace trace;
     adb_code rc = ADB_OK;
     char *name = NULL;
+    bool armored = true, needs = false;
 
     memset(out, 0, sizeof *out);
     memset(&creds, 0, sizeof creds);
@@ -529,29 +575,17 @@ adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secre
         rc = krb_error(ctx, code, err, ADB_E_INVALID_REQUEST, "user name");
         goto out;
     }
-    if ((code = krb5_get_init_creds_opt_alloc(ctx, &opt)) != 0) {
-        rc = krb_error(ctx, code, err, ADB_E_NOMEM, "krb5 options");
-        goto out;
+    code = as_exchange(pc, ctx, client, password, true, &icc);
+    if (code != 0 && armor_failed(code, adb_pwcheck_reason(code, 0, &needs))) {
+        krb5_init_creds_free(ctx, icc);   /* wipes krb5's copy of the password */
+        memset(&trace, 0, sizeof trace);
+        armored = false;
+        code = as_exchange(pc, ctx, client, password, false, &icc);
     }
-    krb5_get_init_creds_opt_set_canonicalize(opt, 1);
-    krb5_get_init_creds_opt_set_forwardable(opt, 0);
-    krb5_get_init_creds_opt_set_proxiable(opt, 0);
-    krb5_get_init_creds_opt_set_renew_life(opt, 0);
-    krb5_get_init_creds_opt_set_tkt_life(opt, TICKET_LIFETIME_S);
-    krb5_get_init_creds_opt_set_change_password_prompt(opt, 0);
-    /* The step API: no prompter, no second try against a "primary" KDC
-     * (which would make AD count one wrong password twice), no ccache. */
-    if ((code = krb5_init_creds_init(ctx, client, NULL, NULL, 0, opt, &icc)) != 0
-        || (code = krb5_init_creds_set_password(ctx, icc, adb_secret_str(password))) != 0) {
-        rc = krb_error(ctx, code, err, ADB_E_KERBEROS, "cannot start the AS exchange");
-        goto out;
-    }
-    code = krb5_init_creds_get(ctx, icc);
     out->krb5_code = code;
     snprintf(out->kdc, sizeof out->kdc, "%s", trace.answered);
     if (code != 0) {
-        bool needs = false;
-        if (krb5_init_creds_get_error(ctx, icc, &kerr) == 0 && kerr != NULL) {
+        if (icc != NULL && krb5_init_creds_get_error(ctx, icc, &kerr) == 0 && kerr != NULL) {
             adb_pwcheck_edata_ntstatus(kerr->e_data.data, kerr->e_data.length, &out->ntstatus);
             if (kerr->client != NULL)
                 realm_of(ctx, kerr->client, out->realm, sizeof out->realm);
@@ -575,11 +609,12 @@ adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secre
         goto out;
     }
     realm_of(ctx, creds.client, out->realm, sizeof out->realm);
-    if ((rc = verify(pc, ctx, &creds, &trace, out, err)) != ADB_OK) {
+    if (!armored && (rc = verify(pc, ctx, &creds, &trace, out, err)) != ADB_OK) {
         if (out->reason == ADB_AUTH_DC_UNAVAILABLE)
             rc = ADB_OK;   /* an outcome, with the message in err */
         goto out;
     }
+    out->armored = armored;
     if (krb5_unparse_name(ctx, creds.client, &name) == 0)
         snprintf(out->principal, sizeof out->principal, "%s", name);
     out->reason = ADB_AUTH_OK;
@@ -590,8 +625,6 @@ out:
     krb5_free_error(ctx, kerr);
     krb5_free_cred_contents(ctx, &creds);
     krb5_init_creds_free(ctx, icc);   /* wipes krb5's copy of the password */
-    if (opt != NULL)
-        krb5_get_init_creds_opt_free(ctx, opt);
     krb5_free_principal(ctx, client);
     context_put(pc, ctx);
     return rc;

@@ -483,9 +483,11 @@ done:
     adb_account_facts_clear(&ur.facts);
     adb_secret_free(owned);
     count(a, out->reason, rc);
-    adb_log(a->log, rc == ADB_OK ? ADB_LOG_INFO : ADB_LOG_WARN, "auth", "user=%s result=%s code=%s kdc=%s key=%s",
+    adb_log(a->log, rc == ADB_OK ? ADB_LOG_INFO : ADB_LOG_WARN, "auth", "user=%s result=%s code=%s kdc=%s kdc_proof=%s key=%s",
             V(req->user != NULL ? req->user : ""), adb_auth_reason_name(out->reason), adb_code_name(rc),
-            out->kerberos.kdc[0] != '\0' ? out->kerberos.kdc : "-", out->key_id[0] != '\0' ? out->key_id : "-");
+            out->kerberos.kdc[0] != '\0' ? out->kerberos.kdc : "-",
+            out->reason != ADB_AUTH_OK ? "-" : out->kerberos.armored ? "fast" : "service_ticket",
+            out->key_id[0] != '\0' ? out->key_id : "-");
     if (rc != ADB_OK) {
         adb_object_unref(out->user);
         adb_object_list_clear(&out->groups);

@@ -9,25 +9,71 @@
 
 #include <adbridge/filter.h>
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* Searches each domain of v with filter; stops early for DN reads. */
+/* One domain's part of a search over several. */
+typedef struct domain_search {
+    adb_dir *d;
+    const adb_topo_domain *td;
+    const char *base, *filter;
+    int scope;
+    adb_object_list found;
+    adb_error err;
+    adb_code rc;
+} domain_search;
+
+static void *search_one(void *arg)
+{
+    domain_search *s = arg;
+
+    s->rc = dir_search_objects(s->d, s->td, s->base, s->scope, s->filter, ADB_ATTRS_FULL, &s->found, &s->err);
+    if (s->rc == ADB_E_NOT_FOUND && s->scope == ADB_LDAP_SCOPE_BASE)
+        s->rc = ADB_OK;   /* a DN that does not exist */
+    return NULL;
+}
+
+/* Searches each domain of v with filter, all at once: a bare name costs the
+ * slowest domain's round trips, not their sum (each domain is its own DC
+ * connection).  Results and the first error come in v's order. */
 static adb_code search_domains(adb_dir *d, const adb_topo_domain **v, size_t n, const char *base, int scope,
                                const char *filter, adb_object_list *found, adb_error *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        adb_code rc = dir_search_objects(d, v[i], base, scope, filter, ADB_ATTRS_FULL, found, err);
-        if (rc == ADB_E_NOT_FOUND && scope == ADB_LDAP_SCOPE_BASE)
-            continue;   /* a DN that does not exist */
-        if (rc != ADB_OK) {
-            adb_error_prefix(err, "searching %s", v[i]->dns);
-            return rc;
-        }
+    domain_search *s = calloc(n, sizeof *s);
+    pthread_t *th = calloc(n, sizeof *th);
+    bool *started = calloc(n, sizeof *started);
+    adb_code rc = ADB_OK;
+
+    if (n > 0 && (s == NULL || th == NULL || started == NULL))
+        rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    for (size_t i = 0; rc == ADB_OK && i < n; i++) {
+        s[i] = (domain_search){ .d = d, .td = v[i], .base = base, .filter = filter, .scope = scope };
+        /* The last domain (or one that cannot get a thread) runs on this one. */
+        started[i] = i + 1 < n && pthread_create(&th[i], NULL, search_one, &s[i]) == 0;
+        if (!started[i])
+            search_one(&s[i]);
     }
-    return ADB_OK;
+    for (size_t i = 0; s != NULL && th != NULL && started != NULL && i < n; i++) {
+        if (started[i])
+            pthread_join(th[i], NULL);
+        if (rc == ADB_OK && s[i].rc != ADB_OK) {
+            rc = s[i].rc;
+            if (err != NULL)
+                *err = s[i].err;
+            adb_error_prefix(err, "searching %s", v[i]->dns);
+        }
+        for (size_t j = 0; rc == ADB_OK && j < s[i].found.n; j++)
+            rc = adb_object_list_add(found, s[i].found.items[j], err);
+        adb_object_list_clear(&s[i].found);
+    }
+    free(started);
+    free(th);
+    free(s);
+    return rc;
 }
 
 /* The domain an NT4 name or a bare name with a domain names. */
