@@ -9,8 +9,6 @@
 
 #include <adbridge/filter.h>
 
-#include <pthread.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,29 +35,20 @@ static void *search_one(void *arg)
     return NULL;
 }
 
-/* Searches each domain of v with filter, all at once: a bare name costs the
- * slowest domain's round trips, not their sum (each domain is its own DC
- * connection).  Results and the first error come in v's order. */
+/* Searches each domain of v with filter, all at once (dir_parallel).
+ * Results and the first error come in v's order. */
 static adb_code search_domains(adb_dir *d, const adb_topo_domain **v, size_t n, const char *base, int scope,
                                const char *filter, adb_object_list *found, adb_error *err)
 {
     domain_search *s = calloc(n, sizeof *s);
-    pthread_t *th = calloc(n, sizeof *th);
-    bool *started = calloc(n, sizeof *started);
     adb_code rc = ADB_OK;
 
-    if (n > 0 && (s == NULL || th == NULL || started == NULL))
-        rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
-    for (size_t i = 0; rc == ADB_OK && i < n; i++) {
+    if (n > 0 && s == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
         s[i] = (domain_search){ .d = d, .td = v[i], .base = base, .filter = filter, .scope = scope };
-        /* The last domain (or one that cannot get a thread) runs on this one. */
-        started[i] = i + 1 < n && pthread_create(&th[i], NULL, search_one, &s[i]) == 0;
-        if (!started[i])
-            search_one(&s[i]);
-    }
-    for (size_t i = 0; s != NULL && th != NULL && started != NULL && i < n; i++) {
-        if (started[i])
-            pthread_join(th[i], NULL);
+    dir_parallel(s, n, sizeof *s, search_one);
+    for (size_t i = 0; i < n; i++) {
         if (rc == ADB_OK && s[i].rc != ADB_OK) {
             rc = s[i].rc;
             if (err != NULL)
@@ -70,8 +59,6 @@ static adb_code search_domains(adb_dir *d, const adb_topo_domain **v, size_t n, 
             rc = adb_object_list_add(found, s[i].found.items[j], err);
         adb_object_list_clear(&s[i].found);
     }
-    free(started);
-    free(th);
     free(s);
     return rc;
 }

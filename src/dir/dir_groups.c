@@ -182,6 +182,41 @@ static adb_code foreign_groups(adb_dir *d, const adb_topology *t, sid_collect *s
     return rc;
 }
 
+/* One half of groups-of's second step (dir_parallel). */
+typedef struct groups_job {
+    adb_dir *d;
+    const adb_topology *t;
+    const adb_topo_domain *ud;
+    bool foreign;                /* false: resolve sids in the user's forest */
+    sid_collect *sids;
+    sid_collect own_sids;        /* foreign: its copy, which it extends */
+    adb_object_list found;
+    adb_error err;
+    adb_code rc;
+} groups_job;
+
+static void *groups_run(void *arg)
+{
+    groups_job *j = arg;
+    adb_strmap have = { 0 };
+
+    if (j->foreign)
+        j->rc = foreign_groups(j->d, j->t, j->sids, &have, &j->found, &j->err);
+    else
+        j->rc = dir_resolve_sids(j->d, j->t, j->sids->v, j->sids->n, j->ud, &j->found, &j->err);
+    adb_strmap_clear(&have);
+    return NULL;
+}
+
+static adb_code sids_copy(sid_collect *to, const sid_collect *from, adb_error *err)
+{
+    adb_code rc = ADB_OK;
+
+    for (size_t i = 0; rc == ADB_OK && i < from->n; i++)
+        rc = sids_add(to, &from->v[i], err);
+    return rc;
+}
+
 adb_code adb_dir_groups_of(adb_dir *d, const char *user, const char *domain, adb_object **user_out,
                            adb_object_list *out, adb_error *err)
 {
@@ -233,19 +268,38 @@ adb_code adb_dir_groups_of(adb_dir *d, const char *user, const char *domain, adb
             && (rc = sids_add(&sids, &primary, err)) != ADB_OK)
             goto done;
     }
-    if ((rc = dir_resolve_sids(d, t, sids.v, sids.n, ud, &sl->list, err)) != ADB_OK)
-        goto done;
-    for (size_t i = 0; i < sl->list.n; i++) {
-        dir_member_key(key, sizeof key, sl->list.items[i]);
-        if (adb_strmap_put(&have, key, NULL) < 0) {
-            rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    /* The groups' names in the user's forest, and the groups of other
+     * forests (through foreign security principals), at once. */
+    {
+        groups_job jobs[2] = { { .d = d, .t = t, .ud = ud, .sids = &sids },
+                               { .d = d, .t = t, .ud = ud, .foreign = true } };
+        if ((rc = sids_copy(&jobs[1].own_sids, &sids, err)) != ADB_OK
+            || (u->has_sid && (rc = sids_add(&jobs[1].own_sids, &u->sid, err)) != ADB_OK)) {
+            sids_reset(&jobs[1].own_sids);
             goto done;
         }
+        jobs[1].sids = &jobs[1].own_sids;
+        dir_parallel(jobs, 2, sizeof jobs[0], groups_run);
+        for (size_t j = 0; j < 2; j++) {
+            if (rc == ADB_OK && jobs[j].rc != ADB_OK) {
+                rc = jobs[j].rc;
+                if (err != NULL)
+                    *err = jobs[j].err;
+            }
+            for (size_t i = 0; rc == ADB_OK && i < jobs[j].found.n; i++) {
+                int added;
+                dir_member_key(key, sizeof key, jobs[j].found.items[i]);
+                if ((added = adb_strmap_put(&have, key, NULL)) < 0)
+                    rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
+                else if (added > 0)
+                    rc = adb_object_list_add(&sl->list, jobs[j].found.items[i], err);
+            }
+            adb_object_list_clear(&jobs[j].found);
+        }
+        sids_reset(&jobs[1].own_sids);
+        if (rc != ADB_OK)
+            goto done;
     }
-    if (u->has_sid && (rc = sids_add(&sids, &u->sid, err)) != ADB_OK)
-        goto done;
-    if ((rc = foreign_groups(d, t, &sids, &have, &sl->list, err)) != ADB_OK)
-        goto done;
     adb_object_list_sort(&sl->list);
     dir_key_membership(key, sizeof key, "groups-of:", u);
     dir_cache_list(d, key, ADB_CACHE_GROUPS_OF, sl);

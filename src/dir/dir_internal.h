@@ -113,6 +113,15 @@ char *dir_batch_filter(const dir_items *it, size_t *next, const char *rest);
 adb_code dir_search_batches(adb_dir *d, const adb_topo_domain *td, const dir_items *it, const char *rest,
                             adb_object_list *out, adb_error *err);
 
+/* ---- dir_parallel.c ---- */
+
+enum { DIR_PARALLEL_MAX = 16 };   /* threads at once; more jobs run in rounds */
+
+/* Runs run(job) for each of the n jobs (each `size` bytes, in `jobs`) at
+ * once and returns when all are done: for reads that do not depend on each
+ * other (other domains, other forests).  Jobs report through their struct. */
+void dir_parallel(void *jobs, size_t n, size_t size, void *(*run)(void *));
+
 /* ---- dir_keys.c: the cache ---- */
 
 /* A cached list of objects, shared by reference between the cache and readers. */
