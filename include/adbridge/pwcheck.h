@@ -87,13 +87,17 @@ typedef struct adb_pwcheck_options {
     /* Explicit KDCs ("host" or "host:port") for `realm`, NULL-terminated;
      * NULL: krb5.conf / DNS.  More realms: adb_pwcheck_set_kdcs. */
     const char *const *kdcs;
+    /* true: never armor the exchange (a KDC whose FAST is broken); every
+     * answer is then verified with a service ticket.  false: armor where
+     * the KDC and the machine TGT allow it. */
+    bool unarmored;
 } adb_pwcheck_options;
 
 /* Uses the machine's keytab, principal and realm (adb_krb_keytab,
  * adb_krb_principal, adb_krb_realm); contacts no KDC.  machine must outlive
  * the checker.  keytab_error: the keytab has no key for the verification
  * principal. */
-adb_code adb_pwcheck_new(const adb_krb *machine, const adb_pwcheck_options *opts, adb_pwcheck **out,
+adb_code adb_pwcheck_new(adb_krb *machine, const adb_pwcheck_options *opts, adb_pwcheck **out,
                          adb_error *err);
 void adb_pwcheck_free(adb_pwcheck *pc);
 

@@ -169,10 +169,11 @@ struct adb_pwcheck {
     pthread_mutex_t lock;
     overlay_shared shared;
     profile_t profile;          /* the overlay; copied into every context */
-    const adb_krb *machine;     /* its TGT armors the AS exchange (FAST) */
+    adb_krb *machine;           /* its TGT armors the AS exchange (FAST) */
     char *keytab;
     char *realm;
     char *verify_name;
+    bool unarmored;             /* options.unarmored */
     krb5_context idle[IDLE_CONTEXTS];
     int n_idle;
 };
@@ -283,7 +284,7 @@ static adb_code set_override(overlay_shared *sh, const char *s1, const char *s2,
     return ADB_OK;
 }
 
-adb_code adb_pwcheck_new(const adb_krb *machine, const adb_pwcheck_options *opts, adb_pwcheck **out,
+adb_code adb_pwcheck_new(adb_krb *machine, const adb_pwcheck_options *opts, adb_pwcheck **out,
                          adb_error *err)
 {
     static const char *const no_timesync[] = { "0", NULL };   /* read as an integer */
@@ -304,6 +305,7 @@ adb_code adb_pwcheck_new(const adb_krb *machine, const adb_pwcheck_options *opts
         goto fail;
     }
     pc->machine = machine;
+    pc->unarmored = opts != NULL && opts->unarmored;
     pc->keytab = strdup(adb_krb_keytab(machine));
     pc->realm = strdup(opts != NULL && opts->realm != NULL ? opts->realm : adb_krb_realm(machine));
     if (pc->keytab == NULL || pc->realm == NULL) {
@@ -556,7 +558,7 @@ adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secre
     adb_krb_trace trace;
     adb_code rc = ADB_OK;
     char *name = NULL;
-    bool armored = true, needs = false;
+    bool armored = !pc->unarmored, needs = false;
 
     memset(out, 0, sizeof *out);
     memset(&creds, 0, sizeof creds);
@@ -575,8 +577,12 @@ adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secre
         rc = krb_error(ctx, code, err, ADB_E_INVALID_REQUEST, "user name");
         goto out;
     }
-    code = as_exchange(pc, ctx, client, password, true, &icc);
-    if (code != 0 && armor_failed(code, adb_pwcheck_reason(code, 0, &needs))) {
+    /* A machine TGT to armor with (renewed here when it is about to end);
+     * without one the exchange below falls back to unarmored. */
+    if (!pc->unarmored)
+        (void)adb_krb_refresh(pc->machine, false, NULL);
+    code = as_exchange(pc, ctx, client, password, !pc->unarmored, &icc);
+    if (code != 0 && !pc->unarmored && armor_failed(code, adb_pwcheck_reason(code, 0, &needs))) {
         krb5_init_creds_free(ctx, icc);   /* wipes krb5's copy of the password */
         memset(&trace, 0, sizeof trace);
         armored = false;

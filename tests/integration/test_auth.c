@@ -158,8 +158,37 @@ static void test_ok_upn_and_bare_name(void **state)
     r = check(f, "alice", PASSWORD);
     assert_int_equal(r.reason, ADB_AUTH_OK);
     assert_string_equal(r.principal, "alice@ADB.TEST");
-    print_message("# verified against %s\n", adb_pwcheck_verify_principal(f->pc));
+    /* Samba's KDC speaks FAST: the machine TGT armors the exchange. */
+    assert_true(r.armored);
+    print_message("# armored with FAST; fallback verification against %s\n", adb_pwcheck_verify_principal(f->pc));
     assert_non_null(strstr(adb_pwcheck_verify_principal(f->pc), "host/"));
+}
+
+/* Unarmored (as against a KDC without FAST): the answer is verified with
+ * a ticket for the host keytab instead, and every outcome is still told
+ * apart.  (The fallback from a failed armor to this path is exercised by
+ * test_verification_fails_closed: its machine TGT cannot be fetched.) */
+static void test_unarmored_fallback(void **state)
+{
+    fixture *f = *state;
+    adb_krb *fresh;
+    adb_pwcheck *pc;
+    adb_pwcheck_result r;
+    adb_error err = { 0 };
+
+    if (adb_krb_new(f->cfg->keytab, f->cfg->machine_principal, &fresh, &err) != ADB_OK
+        || adb_pwcheck_new(fresh, &(adb_pwcheck_options){ .unarmored = true }, &pc, &err) != ADB_OK)
+        fail_msg("%s: %s", adb_code_name(err.code), err.message);
+    if (check_with(pc, "alice@adb.test", PASSWORD, &r, &err) != ADB_OK)
+        fail_msg("%s: %s", adb_code_name(err.code), err.message);
+    assert_int_equal(r.reason, ADB_AUTH_OK);
+    assert_false(r.armored);
+    assert_int_equal(check_with(pc, "badpw.user@adb.test", "Wrong-Passw0rd-1", &r, &err), ADB_OK);
+    assert_int_equal(r.reason, ADB_AUTH_INVALID_CREDENTIALS);
+    assert_int_equal(check_with(pc, "nosuch.user@adb.test", PASSWORD, &r, &err), ADB_OK);
+    assert_int_equal(r.reason, ADB_AUTH_UNKNOWN_USER);
+    adb_pwcheck_free(pc);
+    adb_krb_free(fresh);
 }
 
 static void test_wrong_password(void **state)
@@ -623,6 +652,7 @@ int main(void)
         cmocka_unit_test(test_cross_forest),
         cmocka_unit_test(test_explicit_kdcs),
         cmocka_unit_test(test_verification_fails_closed),
+        cmocka_unit_test(test_unarmored_fallback),
         cmocka_unit_test(test_sealed_request_two_instances),
         cmocka_unit_test(test_lockout_policy_per_user),
         cmocka_unit_test(test_smart_lockout),
