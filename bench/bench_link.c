@@ -6,11 +6,13 @@
  * The broker (RabbitMQ 3.10, rabbitmq_amqp1_0) and tinyproxy are started by
  * bench/run with tests/integration/broker.sh, which exports BROKER_AMQP_URL,
  * BROKER_USER, BROKER_PASSWORD_FILE and PROXY_PORT_bench.  The client is a
- * qpid-proton proactor in this process: requests to /queue/requests with
- * reply_to /queue/replies (RabbitMQ 3.10 refuses dynamic reply queues) and a
- * correlation id that indexes the send time. */
+ * qpid-proton proactor in this process (bench/amqp_client.c, shared with
+ * bench_load): requests to /queue/requests with reply_to /queue/replies
+ * (RabbitMQ 3.10 refuses dynamic reply queues) and a correlation id that
+ * indexes the send time. */
 #include "config.h"
 
+#include "amqp_client.h"
 #include "stats.h"
 
 #include <adbridge/config.h>
@@ -19,18 +21,6 @@
 #include <adbridge/keystore.h>
 #include <adbridge/link.h>
 #include <adbridge/log.h>
-
-#include <jansson.h>
-#include <proton/condition.h>
-#include <proton/connection.h>
-#include <proton/delivery.h>
-#include <proton/event.h>
-#include <proton/link.h>
-#include <proton/message.h>
-#include <proton/proactor.h>
-#include <proton/sasl.h>
-#include <proton/session.h>
-#include <proton/transport.h>
 
 #include <pthread.h>
 #include <signal.h>
@@ -69,14 +59,20 @@ static void dief(const char *what)
 
 /* ---- (a) adb_dispatch in process ---- */
 
+/* The request template tmpl with its "@" replaced by id. */
+static int fill_id(char *out, size_t size, const char *tmpl, const char *id)
+{
+    const char *at = strchr(tmpl, '@');
+    return snprintf(out, size, "%.*s%s%s", (int)(at - tmpl), tmpl, id, at + 1);
+}
+
 /* One dispatch of a template with its "@" id filled in; exits unless the
  * reply carries a result. */
 static void dispatch_ok(adb_service *svc, const char *tmpl)
 {
     char *reply = NULL, req[512];
-    const char *at = strchr(tmpl, '@');
     size_t len = 0;
-    int rl = snprintf(req, sizeof req, "%.*sbench-1%s", (int)(at - tmpl), tmpl, at + 1);
+    int rl = fill_id(req, sizeof req, tmpl, "bench-1");
 
     adb_dispatch(svc, req, (size_t)rl, NULL, &reply, &len);
     if (reply == NULL || strstr(reply, "\"result\"") == NULL) {
@@ -232,221 +228,23 @@ static void responder_stop(responder *r)
     adb_link_free(r->link);
 }
 
-/* ---- the client: a proton proactor, `window` requests in flight ---- */
+/* ---- the client (amqp_client.h): `window` requests in flight ---- */
 
-typedef struct client {
-    const char *prefix;
-    const char *body;          /* request text; its "@" id is replaced by the correlation id */
-    int n, window, sent, done, in_flight;
-    double *sent_us;
-    double t_first, t_last, t_progress;
-    bench_samples *lat;
-    pn_link_t *snd, *rcv;
-    bool snd_open, rcv_open, closing;
-    pn_rwbytes_t buf;
-    char *rbuf;
-    size_t rcap;
-} client;
+static amqp_broker broker; /* set in main */
 
-static void client_send(client *c)
+static int template_body(const void *tmpl, char *out, size_t size, const char *cid, int i)
 {
-    if (!c->snd_open || !c->rcv_open || c->closing)
-        return;
-    while (c->sent < c->n && c->in_flight < c->window && pn_link_credit(c->snd) > 0) {
-        char cid[64], body[512];
-        const char *at = strchr(c->body, '@');
-        pn_message_t *m = pn_message();
-        int cl = snprintf(cid, sizeof cid, "%s-%d", c->prefix, c->sent);
-        int bl = snprintf(body, sizeof body, "%.*s%s%s", (int)(at - c->body), c->body, cid, at + 1);
-        pn_atom_t id = { .type = PN_STRING, .u.as_bytes = pn_bytes((size_t)cl, cid) };
-
-        pn_message_set_reply_to(m, "/queue/replies");
-        pn_message_set_correlation_id(m, id);
-        pn_message_set_id(m, id);
-        pn_data_put_string(pn_message_body(m), pn_bytes((size_t)bl, body));
-        if (c->sent == 0)
-            c->t_first = bench_now_us();
-        c->sent_us[c->sent++] = bench_now_us();
-        pn_delivery(c->snd, pn_dtag(cid, (size_t)cl));
-        if (pn_message_send(m, c->snd, &c->buf) < 0)
-            dief("pn_message_send failed");
-        pn_message_free(m);
-        c->in_flight++;
-    }
-}
-
-/* A reply: find its send time by correlation id, ignore strays (a
- * previous phase's late replies). */
-static void client_reply(client *c, pn_delivery_t *d)
-{
-    size_t need = pn_delivery_pending(d), plen = strlen(c->prefix);
-    pn_message_t *m;
-    pn_atom_t cid;
-    double now = bench_now_us();
-
-    if (need > c->rcap) {
-        c->rcap = need;
-        c->rbuf = realloc(c->rbuf, need);
-        if (c->rbuf == NULL)
-            abort();
-    }
-    if (pn_link_recv(c->rcv, c->rbuf, need) != (ssize_t)need)
-        dief("pn_link_recv: short read");
-    m = pn_message();
-    if (pn_message_decode(m, c->rbuf, need) != 0)
-        dief("undecodable reply message");
-    cid = pn_message_get_correlation_id(m);
-    if (cid.type == PN_STRING && cid.u.as_bytes.size > plen + 1 && cid.u.as_bytes.size < 64
-        && memcmp(cid.u.as_bytes.start, c->prefix, plen) == 0 && cid.u.as_bytes.start[plen] == '-') {
-        char num[64];
-        int i;
-        pn_data_t *body = pn_message_body(m);
-        memcpy(num, cid.u.as_bytes.start + plen + 1, cid.u.as_bytes.size - plen - 1);
-        num[cid.u.as_bytes.size - plen - 1] = '\0';
-        i = atoi(num);
-        pn_data_rewind(body);
-        if (pn_data_next(body) && (pn_data_type(body) == PN_STRING || pn_data_type(body) == PN_BINARY)) {
-            pn_bytes_t b = pn_data_type(body) == PN_STRING ? pn_data_get_string(body) : pn_data_get_binary(body);
-            json_t *o = json_loadb(b.start, b.size, 0, NULL);
-            /* A figure for an error reply would time the wrong thing. */
-            if (o == NULL || json_object_get(o, "error") != NULL) {
-                fprintf(stderr, "bench_link: bad reply: %.*s\n", (int)(b.size > 400 ? 400 : b.size), b.start);
-                exit(2);
-            }
-            json_decref(o);
-        } else {
-            dief("a reply without a string or binary body");
-        }
-        if (i >= 0 && i < c->sent) {
-            bench_add(c->lat, now - c->sent_us[i]);
-            c->done++;
-            c->in_flight--;
-            c->t_last = now;
-            c->t_progress = now;
-        }
-    }
-    pn_message_free(m);
-    pn_delivery_update(d, PN_ACCEPTED);
-    pn_delivery_settle(d);
-    pn_link_flow(c->rcv, 1);
-}
-
-static void check_cond(pn_condition_t *cond, const char *where)
-{
-    if (pn_condition_is_set(cond)) {
-        fprintf(stderr, "bench_link: client %s: %s: %s\n", where, pn_condition_get_name(cond),
-                pn_condition_get_description(cond));
-        exit(2);
-    }
+    (void)i;
+    return fill_id(out, size, tmpl, cid);
 }
 
 /* Sends n requests with at most window in flight; latencies into lat,
  * returns the seconds from the first send to the last reply. */
 static double client_run(const char *prefix, const char *body, int n, int window, bench_samples *lat)
 {
-    const char *url = need("BROKER_AMQP_URL");
-    char addr[256], pw[256];
-    FILE *f = fopen(need("BROKER_PASSWORD_FILE"), "r");
-    client c = { .prefix = prefix, .body = body, .n = n, .window = window, .lat = lat };
-    pn_proactor_t *p = pn_proactor();
-    pn_connection_t *conn = pn_connection();
-    pn_transport_t *t = pn_transport();
-    pn_sasl_t *sasl = pn_sasl(t);
-    pn_session_t *ss;
-    bool finished = false;
-
-    if (f == NULL || fgets(pw, sizeof pw, f) == NULL)
-        dief("cannot read BROKER_PASSWORD_FILE");
-    fclose(f);
-    pw[strcspn(pw, "\r\n")] = '\0';
-    if (strncmp(url, "amqp://", 7) != 0)
-        dief("BROKER_AMQP_URL must be amqp://host:port");
-    snprintf(addr, sizeof addr, "%s", url + 7);
-    c.sent_us = calloc((size_t)n, sizeof *c.sent_us);
-    pn_connection_set_container(conn, "bench-link-client");
-    pn_connection_set_user(conn, need("BROKER_USER"));
-    pn_connection_set_password(conn, pw);
-    pn_sasl_allowed_mechs(sasl, "PLAIN");
-    pn_sasl_set_allow_insecure_mechs(sasl, true);
-    pn_connection_open(conn);
-    ss = pn_session(conn);
-    pn_session_open(ss);
-    c.snd = pn_sender(ss, "bench-requests");
-    pn_terminus_set_address(pn_link_target(c.snd), "/queue/requests");
-    pn_link_open(c.snd);
-    c.rcv = pn_receiver(ss, "bench-replies");
-    pn_terminus_set_address(pn_link_source(c.rcv), "/queue/replies");
-    pn_link_open(c.rcv);
-    pn_link_flow(c.rcv, window + 16);
-    pn_proactor_connect2(p, conn, t, addr);
-    c.t_progress = bench_now_us();
-    pn_proactor_set_timeout(p, 1000);
-
-    while (!finished) {
-        pn_event_batch_t *batch = pn_proactor_wait(p);
-        pn_event_t *e;
-        while ((e = pn_event_batch_next(batch)) != NULL) {
-            switch (pn_event_type(e)) {
-            case PN_LINK_REMOTE_OPEN:
-                if (pn_event_link(e) == c.snd)
-                    c.snd_open = true;
-                else
-                    c.rcv_open = true;
-                client_send(&c);
-                break;
-            case PN_LINK_FLOW:
-                client_send(&c);
-                break;
-            case PN_DELIVERY: {
-                pn_delivery_t *d = pn_event_delivery(e);
-                if (pn_delivery_link(d) == c.snd) {
-                    if (pn_delivery_remote_state(d) != 0)
-                        pn_delivery_settle(d);
-                } else if (pn_delivery_readable(d) && !pn_delivery_partial(d)) {
-                    client_reply(&c, d);
-                    if (c.done == c.n && !c.closing) {
-                        c.closing = true;
-                        pn_connection_close(conn);
-                    } else {
-                        client_send(&c);
-                    }
-                }
-                break;
-            }
-            case PN_PROACTOR_TIMEOUT:
-                if (bench_now_us() - c.t_progress < 60e6)
-                    break;
-                fprintf(stderr, "bench_link: %s: no progress in 60 s (%d of %d replies; attached: %d %d)\n",
-                        prefix, c.done, n, c.snd_open, c.rcv_open);
-                exit(2);
-            case PN_LINK_REMOTE_CLOSE:
-                check_cond(pn_link_remote_condition(pn_event_link(e)), "link");
-                break;
-            case PN_CONNECTION_REMOTE_CLOSE:
-                check_cond(pn_connection_remote_condition(pn_event_connection(e)), "connection");
-                break;
-            case PN_TRANSPORT_CLOSED:
-                if (!c.closing)
-                    check_cond(pn_transport_condition(pn_event_transport(e)), "transport");
-                if (!c.closing)
-                    dief("the client's connection closed early");
-                break;
-            case PN_PROACTOR_INACTIVE:
-                finished = true;
-                break;
-            default:
-                break;
-            }
-        }
-        pn_proactor_done(p, batch);
-        if (!finished)
-            pn_proactor_set_timeout(p, 1000);
-    }
-    pn_proactor_free(p);
-    free(c.sent_us);
-    free(c.buf.start);
-    free(c.rbuf);
-    return (c.t_last - c.t_first) / 1e6;
+    amqp_run r = { .name = "bench-link", .target = "/queue/requests", .prefix = prefix, .n = n,
+                   .window = window, .body = template_body, .arg = body };
+    return amqp_client_run(&broker, &r, lat);
 }
 
 static void run_roundtrip(const char *name, const char *prefix, const char *body, int n)
@@ -489,6 +287,7 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    amqp_broker_init(&broker, "bench_link");
     /* Warnings only: a line per request would time the logger. */
     adb_logger_init(&lg, ADB_LOG_WARN, stderr);
     if (adb_config_load(need("ADBRIDGE_CONFIG"), &cfg, &err) != ADB_OK)

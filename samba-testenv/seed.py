@@ -5,17 +5,20 @@ Writes the test objects straight into a provisioned DC's sam.ldb while no samba
 runs ("offline"), through Samba's own module stack (samba.samdb.SamDB with the
 system session), so every object gets the SIDs, GUIDs, backlinks and
 replication metadata that a DC would give it; DC2 then receives it all when it
-joins. Everything happens in one transaction: a failure leaves the database as
-it was, and a second run finds the marker and does nothing.
+joins. A forest's dataset is one transaction: a failure leaves the database as
+it was, and a second run finds the marker and does nothing. The opt-in large
+set (--large: 100,000 users in partner.test) has a marker of its own and
+commits every LARGE_CHUNK users, its marker last.
 
   /usr/bin/python3 seed.py offline --forest partner --smbconf PDC_SMB_CONF
   /usr/bin/python3 seed.py offline --forest adb --smbconf DC1_SMB_CONF \
       --partner-smbconf PDC_SMB_CONF
+  /usr/bin/python3 seed.py offline --forest partner --large --smbconf PDC_SMB_CONF
 
 The partner forest must be seeded first: the adb dataset refers to its users'
 SIDs (foreign security principals); `seed.py sids --smbconf PDC_SMB_CONF`
-prints them. Run with /usr/bin/python3 (the samba bindings). See DATASET.md
-for what the objects are for.
+prints them. Run with /usr/bin/python3 (the samba bindings). See
+samba-testenv/README.md (Dataset) for what the objects are for.
 """
 
 import argparse
@@ -33,8 +36,11 @@ from samba.param import LoadParm
 from samba.samdb import SamDB
 
 DATASET_VERSION = 1
+LARGE_VERSION = 1                        # the opt-in large set (--large); its own marker
 USER_PASSWORD = 'Adb.User-Passw0rd'
 BULK_USERS = 5000
+LARGE_USERS = 100000
+LARGE_CHUNK = 5000                       # users per transaction in the large set
 
 # userAccountControl bits
 UF_ACCOUNTDISABLE = 0x2
@@ -106,11 +112,12 @@ def refuse_if_running(lp, smbconf):
 
 
 class Seeder:
-    def __init__(self, samdb, domain, ou_name):
+    def __init__(self, samdb, domain, ou_name, what='test dataset', version=DATASET_VERSION):
         self.db = samdb
         self.domain = domain                      # DNS name, for UPN and mail
         self.base = samdb.domain_dn()
         self.top = self.dn('OU=%s,%s' % (ou_name, self.base))
+        self.label = 'adbridge %s v%d (samba-testenv/seed.py)' % (what, version)
         self.counts = {}
         self.by_sam = {}                          # sAMAccountName -> ldb.Dn
         self.domain_sid = str(samdb.get_domain_sid())
@@ -128,7 +135,7 @@ class Seeder:
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
     def marker(self):
-        return 'adbridge test dataset v%d (samba-testenv/seed.py)' % DATASET_VERSION
+        return self.label
 
     def already_seeded(self):
         """True when our OU exists and carries this version's marker."""
@@ -141,8 +148,9 @@ class Seeder:
         desc = [str(v) for v in res[0].get('description', [])]
         if self.marker() in desc:
             return True
-        raise Fail('%s exists but is not marked "%s" (found %r); the dataset differs from '
-                   'this seed.py: re-provision the DC' % (self.top, self.marker(), desc))
+        raise Fail('%s exists but is not marked "%s" (found %r): an earlier run stopped part-way, '
+                   'or the dataset differs from this seed.py; re-provision the DC'
+                   % (self.top, self.marker(), desc))
 
     def add(self, msg, controls=None, kind=None):
         try:
@@ -225,6 +233,14 @@ class Seeder:
         self.by_sam[sam] = d
         return d
 
+    def checkpoint(self):
+        """Commit what is there and go on in a new transaction. Samba's
+        index cache grows with every add of one transaction (1.6x the time
+        for 30,000 users in one); a run that stops between checkpoints
+        leaves the top OU without its marker, which the next run reports."""
+        self.db.transaction_commit()
+        self.db.transaction_start()
+
     def add_members(self, group, members):
         self.modify(group, {'member': [str(m) for m in members]}, flag=ldb.FLAG_MOD_ADD)
 
@@ -235,8 +251,10 @@ class Seeder:
             if self.already_seeded():
                 self.db.transaction_cancel()
                 return False
-            top = self.ou(self.base, self.top.get_rdn_value(), self.marker())
+            # The marker last: a top OU without it is a run that did not finish.
+            top = self.ou(self.base, self.top.get_rdn_value())
             fill(self, top)
+            self.modify(top, {'description': self.marker()})
             self.db.transaction_commit()
         except BaseException:
             self.db.transaction_cancel()
@@ -255,6 +273,26 @@ def fill_partner(s, top):
                  extra={'department': 'Partner Relations', 'title': 'Engineer'})
     s.group(groups, 'partner.staff', GT_GLOBAL | GT_SECURITY, [pat, pia],
             description='partner forest staff; an FSP member of ADB partner.members')
+
+
+def fill_large(s, top):
+    """The opt-in scale set (testenv up --large): LARGE_USERS users and one
+    group of all of them, in the partner forest, whose single DC has no
+    replica partner that would have to receive them."""
+    users, groups = s.ou(top, 'Users'), s.ou(top, 'Groups')
+    rid0 = s.reserve_rids(LARGE_USERS)
+    dns = []
+    for i in range(1, LARGE_USERS + 1):
+        dns.append(s.user(users, 'large.%06d' % i, None, 'Large', '%06d' % i, 'Large User %06d' % i,
+                          password=False, rid=rid0 + i - 1))
+        if i % LARGE_CHUNK == 0:
+            s.checkpoint()
+    s.group(groups, 'large.group', GT_GLOBAL | GT_SECURITY, dns,
+            description='large.000001 .. large.%06d' % LARGE_USERS)
+    res = s.db.search(base=s.by_sam['large.group'], scope=ldb.SCOPE_BASE, attrs=['member'])
+    if len(res[0]['member']) != LARGE_USERS:
+        raise Fail('self-check: large.group has %d members, expected %d'
+                   % (len(res[0]['member']), LARGE_USERS))
 
 
 # ---------------------------------------------------------------------------
@@ -481,11 +519,14 @@ FORESTS = {
     'adb': ('adb.test', 'AdbTest'),
     'partner': ('partner.test', 'PartnerTest'),
 }
+LARGE_OU = 'AdbLarge'
 
 
 def offline(args):
     t0 = time.time()
     domain, ou = FORESTS[args.forest]
+    if args.large and args.forest != 'partner':
+        raise Fail('--large goes into the partner forest (one DC: nothing replicates it)')
     if args.forest == 'adb':
         if not args.partner_smbconf:
             raise Fail('--forest adb needs --partner-smbconf (the partner DC\'s smb.conf, for its SIDs)')
@@ -500,7 +541,11 @@ def offline(args):
     got = db.domain_dns_name().lower()
     if got != domain:
         raise Fail('%s is the DC of %s, not of %s (--forest %s)' % (args.smbconf, got, domain, args.forest))
-    s = Seeder(db, domain, ou)
+    if args.large:
+        s = Seeder(db, domain, LARGE_OU, 'large dataset', LARGE_VERSION)
+        fill = fill_large
+    else:
+        s = Seeder(db, domain, ou)
     if not s.run(fill):
         print('seed: %s: already seeded (%s); nothing to do (%.1f s)' % (domain, s.top, time.time() - t0))
         return
@@ -517,6 +562,8 @@ def main():
     o.add_argument('--smbconf', required=True, help='smb.conf of the DC to seed')
     o.add_argument('--partner-smbconf', help='smb.conf of the partner DC (adb only; seeded first)')
     o.add_argument('--partner-sid', help='optional: the partner domain SID, checked against the partner DB')
+    o.add_argument('--large', action='store_true',
+                   help='seed only the large set (%d users, one group of them; partner only)' % LARGE_USERS)
     i = sub.add_parser('sids', help='print the SIDs of the partner principals (read only)')
     i.add_argument('--smbconf', required=True, help='smb.conf of the partner DC')
     args = p.parse_args()

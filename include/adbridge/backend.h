@@ -23,8 +23,10 @@
 
 typedef struct adb_backend {
     void *arg;                          /* given to the directory functions */
+    /* adb_dir_get_or_stale: fresh says whether the answer came from the
+     * cache because no DC answered (user.get / group.get say so). */
     adb_code (*get)(void *arg, const char *id, const char *domain, unsigned kinds, adb_object **out,
-                    adb_object_list *candidates, adb_error *err);
+                    adb_object_list *candidates, adb_dir_freshness *fresh, adb_error *err);
     adb_code (*search)(void *arg, const adb_dir_search_request *req, adb_dir_page *out, adb_error *err);
     adb_code (*groups_of)(void *arg, const char *user, const char *domain, adb_object **user_out,
                           adb_object_list *out, adb_error *err);

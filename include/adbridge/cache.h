@@ -33,6 +33,9 @@ typedef struct adb_cache_options {
     int ttl_s[ADB_CACHE_KIND_COUNT_];
     int negative_ttl_s;      /* 0: 60; negative: misses are not remembered */
     size_t max_bytes;        /* 0: 64 MiB */
+    /* Seconds an object stays available to adb_cache_get_stale after it was
+     * stored (answers while its domain's DCs are all down); 0: none. */
+    int stale_max_s;
     /* Monotonic clock in milliseconds; NULL: CLOCK_MONOTONIC.  Tests inject one. */
     int64_t (*clock_ms)(void *arg);
     void *clock_arg;
@@ -52,7 +55,7 @@ typedef enum adb_cache_result {
 } adb_cache_result;
 
 typedef struct adb_cache_stats {
-    unsigned long hits, negative_hits, misses, expired, evictions, inserts;
+    unsigned long hits, negative_hits, misses, expired, evictions, inserts, stale_hits;
     size_t entries, bytes;
 } adb_cache_stats;
 
@@ -73,6 +76,11 @@ void adb_cache_put_negative(adb_cache *c, const char *key);
  * NEGATIVE / MISS: *value is NULL.  An expired entry is removed and counts
  * as a miss. */
 adb_cache_result adb_cache_get(adb_cache *c, const char *key, void **value);
+
+/* For when the DCs cannot be asked: an entry stored at most stale_max_s
+ * ago, expired or not.  HIT: *value is a new reference and *age_s its age;
+ * a negative entry or nothing that recent: MISS. */
+adb_cache_result adb_cache_get_stale(adb_cache *c, const char *key, void **value, int64_t *age_s);
 
 /* Drops one key (no-op when absent), or every entry. */
 void adb_cache_invalidate(adb_cache *c, const char *key);

@@ -55,6 +55,14 @@ typedef struct adb_auth_config {
     long key_grace_s;            /* grace of an old key after rotation; default ADB_KEYSTORE_DEFAULT_GRACE_S */
 } adb_auth_config;
 
+/* The directory's cache ("cache" object). */
+typedef struct adb_cache_config {
+    int object_ttl_s;            /* users, groups, other objects; default 300 */
+    int membership_ttl_s;        /* groups-of and member lists; default 120 */
+    int negative_ttl_s;          /* "not found"; default 60 */
+    int stale_max_age_s;         /* lookups answered from the cache while no DC answers, at most this old; 0: never; default 3600 */
+} adb_cache_config;
+
 /* HTTP CONNECT proxy for the cloud link ("broker.proxy"). */
 typedef struct adb_proxy_config {
     char *host;                  /* NULL: no proxy */
@@ -78,6 +86,9 @@ typedef struct adb_broker_config {
     unsigned workers;            /* concurrent requests; default 4 */
     unsigned reconnect_max_s;    /* backoff cap; default 60 */
     unsigned delivery_limit;     /* a request delivered more often is rejected unrun; default 5 */
+    char *status_address;        /* where the status announcements go; default "adbridge.status" */
+    unsigned status_period_s;    /* announce at least this often (TTL: twice this); 0: never; default 30 */
+    char *forest_address;        /* "{address}/{forest}"-style template of per-forest request addresses; NULL: none */
 } adb_broker_config;
 
 typedef struct adb_config {
@@ -93,6 +104,7 @@ typedef struct adb_config {
     size_t n_domains;
     adb_ldap_config ldap;
     adb_auth_config auth;
+    adb_cache_config cache;
     adb_broker_config broker;
     /* Not read from the file: set by the front end (adb_ctx_new_with).  True
      * for the CLI: the machine's tickets, the topology and the located DCs

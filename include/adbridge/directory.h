@@ -74,6 +74,20 @@ adb_subscriptions *adb_dir_subscriptions(adb_dir *d);
 adb_code adb_dir_get(adb_dir *d, const char *id, const char *domain, unsigned kinds, adb_object **out,
                      adb_object_list *candidates, adb_error *err);
 
+/* How fresh an answer is. */
+typedef struct adb_dir_freshness {
+    bool stale;           /* from the cache: no DC of its domain answered */
+    int64_t age_s;        /* stale: seconds since it was read from a DC */
+} adb_dir_freshness;
+
+/* adb_dir_get, and when no DC of the object's domain answers
+ * (dc_unavailable), the object as the cache last held it if it was read at
+ * most cache.stale_max_age_s ago (fresh->stale, with its age; logged as
+ * stale_answer).  For lookups only: a password check never takes a stale
+ * object.  fresh may be NULL (= adb_dir_get). */
+adb_code adb_dir_get_or_stale(adb_dir *d, const char *id, const char *domain, unsigned kinds, adb_object **out,
+                              adb_object_list *candidates, adb_dir_freshness *fresh, adb_error *err);
+
 /* One page of a listing. */
 typedef struct adb_dir_page {
     adb_object_list items;
@@ -106,6 +120,9 @@ typedef struct adb_dir_members_request {
     bool transitive;      /* every non-group principal reachable through nesting */
     size_t limit;         /* 1..ADB_MEMBERS_MAX_LIMIT; 0: ADB_MEMBERS_DEFAULT_LIMIT */
     const char *cursor;
+    unsigned fields;      /* ADB_FIELD_* the caller will show; 0: all.  Within
+                             ADB_FIELDS_NAMES, members are read with
+                             ADB_ATTRS_NAMES (cheaper per entry on the DC) */
 } adb_dir_members_request;
 
 /* A group's members, one page at a time, ordered.  Direct: the member

@@ -3,8 +3,9 @@
  * One call resolves one SRV name and the addresses of its targets, with a
  * deadline, against the configured servers or the system's resolv.conf.
  * c-ares 1.18 (Debian 12) neither exposes the SRV records' TTL nor the
- * additional section, so target addresses come from A queries (asked all at
- * once) and the TTL of the result is the smallest TTL of those A records. */
+ * additional section, so target addresses come from A and AAAA queries
+ * (asked all at once) and the TTL of the result is the smallest TTL of those
+ * records. */
 #ifndef ADBRIDGE_DNS_H
 #define ADBRIDGE_DNS_H
 
@@ -13,12 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ADB_DNS_MAX_ADDRS 4
+#define ADB_DNS_MAX_ADDRS 8
 
 typedef struct adb_srv_target {
     char host[256];
     uint16_t port, priority, weight;
-    char addrs[ADB_DNS_MAX_ADDRS][46];   /* numeric IPv4 addresses */
+    char addrs[ADB_DNS_MAX_ADDRS][46];   /* numeric addresses: IPv4 (A) first, then IPv6 (AAAA) */
     size_t n_addrs;
 } adb_srv_target;
 
@@ -40,8 +41,13 @@ typedef struct adb_dns_options {
 adb_code adb_dns_srv(const adb_dns_options *opts, const char *name, adb_srv_result *out, adb_error *err);
 void adb_srv_result_free(adb_srv_result *r);
 
-/* The first IPv4 address of host (an A query), or host itself when it is
- * already a numeric address. */
+/* The addresses of host (A and AAAA queries at once; IPv4 first, up to
+ * ADB_DNS_MAX_ADDRS), or host itself when it is already a numeric address.
+ * not_found when it has neither. */
+adb_code adb_dns_addrs(const adb_dns_options *opts, const char *host, char addrs[][46], size_t *n,
+                       adb_error *err);
+
+/* The first of adb_dns_addrs. */
 adb_code adb_dns_addr(const adb_dns_options *opts, const char *host, char addr[46], adb_error *err);
 
 /* RFC 2782 order in place: priority ascending; within one priority a

@@ -20,6 +20,14 @@
  * inspects each wiped block before freeing it. */
 void adb_json_wipe_install(void (*release)(void *p));
 
+/* json_dumps without its cost on a reply path: one malloc'd buffer (free(3)
+ * it) filled in one pass, where json_dumps grows a 16-byte buffer by
+ * doubling through the wiping allocator, copies the result and leaves the
+ * caller a strlen.  *len (when not NULL) gets the length.  A buffer that
+ * must grow is wiped before it is freed, like every jansson block.  NULL
+ * when out of memory. */
+char *adb_json_dumps(const json_t *j, size_t flags, size_t *len);
+
 /* What kind of error a failed json_load* reported ("invalid UTF-8",
  * "unexpected end of input", ...): a constant text that never quotes the
  * input.  Callers add e->line and e->column. */

@@ -132,6 +132,7 @@ typedef struct adb_link_state {
     uint64_t oversize;         /* taken without their body (too large), answered by size */
     uint64_t reply_retries;    /* replies sent again after a failed attempt */
     uint64_t overdelivered;    /* transfers the broker sent beyond the credit */
+    uint64_t announced;        /* status announcements sent (adb_link_announce) */
     int64_t heartbeat_mono_ms; /* adb_mono_ms() of the link thread's last turn (at least one a second
                                 * while it runs, ADB_LINK_STALL_MS at most while it connects): an old
                                 * value means the thread is stuck; 0 before it started */
@@ -144,6 +145,25 @@ enum { ADB_LINK_STALL_MS = 20000 };
 
 /* Thread-safe snapshot. */
 void adb_link_state_get(adb_link *l, adb_link_state *out);
+
+/* Thread-safe.  The forests this instance can serve now: while one is in
+ * the list, a receiver on its address (broker->forest_address with
+ * {address} and {forest} filled in) takes requests beside broker->address;
+ * when it leaves the list, its receiver gets no more credit, the requests
+ * it holds that no worker took are handed back unrun, and it detaches once
+ * no worker holds one of its requests.  Ignored without
+ * broker->forest_address.  At most 16 forests. */
+void adb_link_set_forests(adb_link *l, const char *const *forests, size_t n);
+
+/* The AMQP container id of the link (options.container_id or its default). */
+const char *adb_link_container_id(const adb_link *l);
+
+/* Thread-safe.  Sends doc (a JSON text, copied) to broker->status_address
+ * as soon as the link serves, with an AMQP ttl of ttl_ms (0: none),
+ * pre-settled (a lost announcement is replaced by the next one).  A doc
+ * not yet sent is replaced by a newer one.  What to announce and when is
+ * the caller's (the daemon's status thread); this only carries it. */
+void adb_link_announce(adb_link *l, const char *doc, size_t len, unsigned ttl_ms);
 
 /* ---- one-shot connectivity probe (adbridge diagnose) ---- */
 

@@ -2,10 +2,15 @@
  *
  * Like Windows' DC locator (MS-ADTS 6.3.3, MS-NRPC DsrGetDcNameEx2): SRV
  * records from DNS (or a pinned DC list), CLDAP netlogon pings in parallel
- * (5 at once and 400 ms, then 5 more and 200 ms, then the rest), the client's
- * site learnt from the ping, DCs of that site first, fastest first.  Keeps a
- * health state per DC (down after a failure, retried with backoff) and caches
- * the result for the SRV records' TTL.
+ * (5 at once and 400 ms, then 5 more and 200 ms, then the rest; cldap.h)
+ * until the first good answer, the client's site learnt from it, and, when
+ * that DC is of another site, the site's own DCs pinged the same way; DCs of
+ * that site first, fastest first.  Addresses from A and AAAA records.  Keeps
+ * a health state per DC (down after a failure, re-probed when its backoff
+ * of 5 s doubling up to 60 s runs out, so a DC that is back is used again
+ * within a minute) and caches the result for the SRV records' TTL.  One
+ * refresh per entry at a time: callers that find it stale while one runs
+ * wait for that one's result.
  *
  * This is the single place that enforces "talk only to DCs of domains marked
  * use for subscriptions": every other module asks the locator for a DC.  It
@@ -62,6 +67,7 @@ typedef struct adb_locator_options {
     int dns_timeout_ms;     /* 0: 3000 */
     int ping_timeout_ms;    /* first stage wait; 0: 400 (MS-DISO) */
     const char *site;       /* override the configured/learnt site; NULL: none */
+    int max_age_ms;         /* a cached list older than this is stale too; 0: only its TTL counts */
 } adb_locator_options;
 
 /* A locator of cfg's domains (no others) whose "use for subscriptions"
@@ -96,6 +102,20 @@ void adb_dc_list_free(adb_dc_list *list);
 /* Health reports from the users of a DC (the LDAP pool, Kerberos). */
 void adb_locator_mark_down(adb_locator *loc, const char *domain, const char *host);
 void adb_locator_mark_up(adb_locator *loc, const char *domain, const char *host);
+
+/* Whether the locator now ranks another DC of domain strictly before host
+ * (a DC of the client's site that answers again, while host is of another
+ * site): the pool then lets go of a connection kept on host.  Like
+ * adb_locator_get it may re-probe DCs whose backoff ran out. */
+bool adb_locator_prefers_other(adb_locator *loc, const char *domain, adb_locate_flags flags, const char *host);
+
+/* Counters, for tests and benchmarks: refreshes (DNS and pings of an
+ * entry), re-probes of DCs whose backoff ran out, CLDAP pings sent. */
+typedef struct adb_locator_stats {
+    unsigned long refreshes, reprobes, pings;
+} adb_locator_stats;
+
+void adb_locator_stats_get(adb_locator *loc, adb_locator_stats *out);
 
 /* What the locator knows now, without any network I/O (for `health`). */
 typedef struct adb_dc_health {

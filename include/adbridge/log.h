@@ -43,5 +43,8 @@ void adb_log(const adb_logger *lg, adb_log_level level, const char *event,
 /* Quotes value for a key=value field when it needs it (spaces, quotes,
  * '=', control bytes), escaping control bytes as \xNN.  Returns buf. */
 const char *adb_log_value(char *buf, size_t size, const char *value);
+/* adb_log_value into a buffer of the enclosing block, for an argument:
+ * adb_log(log, level, "event", "user=%s", ADB_LOG_V(user)). */
+#define ADB_LOG_V(s) adb_log_value((char[600]){ 0 }, 600, (s))
 
 #endif

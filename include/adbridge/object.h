@@ -108,7 +108,10 @@ typedef struct adb_object_origin {
  * computes per object (on Samba about 1 ms each: a listing of thousands of
  * users would take seconds), so listings ask for ADB_ATTRS_LIST and their
  * users carry status_known = false. */
-typedef enum adb_attr_set { ADB_ATTRS_FULL = 0, ADB_ATTRS_LIST } adb_attr_set;
+typedef enum adb_attr_set { ADB_ATTRS_FULL = 0, ADB_ATTRS_LIST, ADB_ATTRS_NAMES } adb_attr_set;
+/* ADB_ATTRS_NAMES: what identifies an object and nothing more (objectClass,
+ * objectSid, objectGUID, sAMAccountName, groupType), for listings that asked
+ * for ADB_FIELDS_NAMES only: the rest of such an object is not read. */
 const char *const *adb_object_attrs(adb_attr_set set);
 
 /* Decodes an entry.  now is the wall clock used for account_expired.
@@ -152,6 +155,33 @@ char *adb_sort_key_make(const char *name, const char *domain);
 
 json_t *adb_object_to_json(const adb_object *o);
 
+/* Fields of the JSON shape, as bits, for listings that return only some. */
+enum {
+    ADB_FIELD_KIND = 1u << 0,
+    ADB_FIELD_SID = 1u << 1,
+    ADB_FIELD_GUID = 1u << 2,
+    ADB_FIELD_DN = 1u << 3,
+    ADB_FIELD_SAM_ACCOUNT_NAME = 1u << 4,
+    ADB_FIELD_UPN = 1u << 5,
+    ADB_FIELD_DISPLAY_NAME = 1u << 6,
+    ADB_FIELD_GIVEN_NAME = 1u << 7,
+    ADB_FIELD_SURNAME = 1u << 8,
+    ADB_FIELD_MAIL = 1u << 9,
+    ADB_FIELD_DOMAIN = 1u << 10,
+    ADB_FIELD_FOREST = 1u << 11,
+    ADB_FIELD_ACCOUNT = 1u << 12,
+    ADB_FIELD_GROUP = 1u << 13,
+    /* The fields ADB_ATTRS_NAMES fills. */
+    ADB_FIELDS_NAMES = ADB_FIELD_KIND | ADB_FIELD_SID | ADB_FIELD_GUID | ADB_FIELD_DN | ADB_FIELD_SAM_ACCOUNT_NAME
+                       | ADB_FIELD_DOMAIN | ADB_FIELD_FOREST | ADB_FIELD_GROUP,
+};
+
+/* The bit of a field name ("sid", "sam_account_name", ...); 0 when unknown. */
+unsigned adb_object_field(const char *name);
+
+/* adb_object_to_json with only the fields in the mask (0: all of them). */
+json_t *adb_object_to_json_fields(const adb_object *o, unsigned fields);
+
 /* A growable list of references. */
 typedef struct adb_object_list {
     adb_object **items;
@@ -165,5 +195,7 @@ void adb_object_list_sort(adb_object_list *l);
 /* Drops every reference and empties the list. */
 void adb_object_list_clear(adb_object_list *l);
 json_t *adb_object_list_to_json(const adb_object_list *l);
+/* The same with only some fields (see adb_object_to_json_fields). */
+json_t *adb_object_list_to_json_fields(const adb_object_list *l, unsigned fields);
 
 #endif

@@ -27,7 +27,7 @@
 
 enum {
     ADB_PROTO_VERSION = 1,              /* the protocol version ("v") this bridge speaks */
-    ADB_PROTO_LEVEL = 1,                /* additions within version 1 (schemas/README.md) */
+    ADB_PROTO_LEVEL = 2,                /* additions within version 1 (schemas/README.md) */
     ADB_PROTO_MAX_MESSAGE_DEFAULT = 65536,
     ADB_PROTO_ID_MAX = 128,             /* characters of a request id */
     ADB_PROTO_PATH_MAX = 300,           /* bytes of an error path, with the NUL */
@@ -62,6 +62,7 @@ typedef struct adb_request {
     size_t limit;                       /* search, group.members; 0: default */
     const char *cursor;                 /* search, group.members; NULL: first page */
     bool transitive;                    /* group.members */
+    unsigned fields;                    /* group.members: ADB_FIELD_* bits of the members shown; 0: all */
     adb_sealed_copy sealed[ADB_PROTO_SEALED_MAX];     /* auth.password */
     size_t n_sealed;
     const char *password;               /* auth.password plaintext; NULL: none */

@@ -51,6 +51,17 @@ void adb_secret_set_len(adb_secret *s, size_t len);
 /* Wipes the bytes and frees the buffer; NULL is fine. */
 void adb_secret_free(adb_secret *s);
 
+/* Raw locked memory for secret bytes (a message body that may hold a
+ * password), for code that manages its own buffers: size bytes (> 0), not
+ * zeroed; NULL when out of memory.  adb_secmem_free wipes the same size
+ * bytes and keeps the buffer for the next alloc of its size class instead of
+ * unmapping it: sodium_malloc and sodium_free cost an mmap, mlock, munlock
+ * and munmap each, which a request/reply loop would pay per message.
+ * (adb_secret buffers are unmapped when freed: a stale pointer to one
+ * faults.) */
+void *adb_secmem_alloc(size_t size);
+void adb_secmem_free(void *p, size_t size);
+
 /* Wipes len bytes of ordinary memory (a stack buffer that held a secret);
  * the compiler cannot drop it. */
 void adb_wipe(void *p, size_t len);

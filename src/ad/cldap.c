@@ -101,94 +101,196 @@ adb_code adb_cldap_decode(const uint8_t *buf, size_t len, int msgid, uint32_t nt
 
 static void fail(adb_cldap_ping *p, adb_code code, const char *why)
 {
+    bool v6 = strchr(p->address, ':') != NULL;
+    p->settled = true;
     p->code = code;
-    snprintf(p->error, sizeof p->error, "CLDAP ping %s:%u: %s", p->address, p->port ? p->port : 389, why);
+    snprintf(p->error, sizeof p->error, "CLDAP ping %s%s%s:%u: %s", v6 ? "[" : "", p->address, v6 ? "]" : "",
+             p->port ? p->port : 389, why);
 }
 
-adb_code adb_cldap_ping_all(adb_cldap_ping *pings, size_t n, const char *domain, int timeout_ms, adb_error *err)
+/* One DC's ping in flight. */
+typedef struct flight {
+    int fd;                 /* -1: not sent (or failed to send) */
+    int id;                 /* LDAP message id, the same in the re-sent copy */
+    uint8_t *req;
+    size_t req_len;
+    int64_t sent_us, resend_us, end_us;   /* first send; re-send (0: done); end of its batch's wait */
+} flight;
+
+/* Opens a connected socket and sends the first copy.  A connected socket:
+ * the kernel drops datagrams from any other address, and a closed port
+ * comes back as ECONNREFUSED at once. */
+static adb_code launch(adb_cldap_ping *p, flight *f, const char *domain, int wait_ms, adb_error *err)
+{
+    struct sockaddr_storage ss = { 0 };
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    uint16_t port = htons(p->port ? p->port : 389);
+    socklen_t sl;
+    uint32_t r = 0;
+    adb_code code;
+
+    if (p->address != NULL && inet_pton(AF_INET, p->address, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = port;
+        sl = sizeof *sin;
+    } else if (p->address != NULL && inet_pton(AF_INET6, p->address, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = port;
+        sl = sizeof *sin6;
+    } else {
+        p->address = p->address != NULL ? p->address : "(none)";
+        fail(p, ADB_E_INVALID_REQUEST, "not a numeric IPv4 or IPv6 address");
+        return ADB_OK;
+    }
+    if (getrandom(&r, sizeof r, 0) != sizeof r)
+        r = (uint32_t)adb_mono_us();
+    f->id = (int)(r & 0x7fffffff) | 1;
+    if ((code = adb_cldap_encode(f->id, domain, ADB_CLDAP_NTVER, &f->req, &f->req_len, err)) != ADB_OK)
+        return code;
+    f->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (f->fd < 0 || connect(f->fd, (struct sockaddr *)&ss, sl) < 0
+        || send(f->fd, f->req, f->req_len, 0) != (ssize_t)f->req_len) {
+        fail(p, ADB_E_DC_UNAVAILABLE, strerror(errno));
+        if (f->fd >= 0)
+            close(f->fd);
+        f->fd = -1;
+        return ADB_OK;
+    }
+    f->sent_us = adb_mono_us();
+    f->resend_us = f->sent_us + (int64_t)wait_ms * 500;
+    f->end_us = f->sent_us + (int64_t)wait_ms * 1000;
+    return ADB_OK;
+}
+
+/* Reads what came for one ping; true when it is settled by it. */
+static bool receive(adb_cldap_ping *p, flight *f)
+{
+    uint8_t buf[MAX_DATAGRAM];
+    adb_error perr = { 0 };
+    bool other_id = false;
+    ssize_t got = recv(f->fd, buf, sizeof buf, 0);
+
+    if (got < 0 && (errno == EAGAIN || errno == EINTR))
+        return false;
+    if (got < 0) {
+        fail(p, ADB_E_DC_UNAVAILABLE, errno == ECONNREFUSED ? "port refused (no CLDAP service)" : strerror(errno));
+    } else if (decode(buf, (size_t)got, f->id, ADB_CLDAP_NTVER, &p->reply, &other_id, &perr) != ADB_OK) {
+        if (other_id)       /* a late answer to an earlier ping: wait for ours */
+            return false;
+        fail(p, perr.code, perr.message);
+    } else {
+        p->settled = true;
+        p->code = ADB_OK;
+        p->error[0] = '\0';
+        p->rtt_us = (int)(adb_mono_us() - f->sent_us);
+    }
+    return true;
+}
+
+/* The engine of both calls: batches of batch[k] DCs waiting wait_ms[k]
+ * (the last entry repeats for the rest), stopping at a good answer when
+ * stop is set. */
+static adb_code run(adb_cldap_ping *pings, size_t n, const char *domain, const size_t *batch, const int *wait_ms,
+                    bool stop, adb_cldap_good good, void *ctx, size_t *winner, adb_error *err)
 {
     struct pollfd *pfd = calloc(n ? n : 1, sizeof *pfd);
-    int *ids = calloc(n ? n : 1, sizeof *ids);
-    int64_t *sent = calloc(n ? n : 1, sizeof *sent);
-    uint8_t buf[MAX_DATAGRAM];
-    size_t pending = 0;
+    flight *fl = calloc(n ? n : 1, sizeof *fl);
+    size_t next = 0, pending = 0, won = n;
+    int64_t batch_end = 0;
     adb_code code = ADB_OK;
 
-    if (pfd == NULL || ids == NULL || sent == NULL) {
+    if (pfd == NULL || fl == NULL) {
         code = adb_error_set(err, ADB_E_NOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        adb_cldap_ping *p = &pings[i];
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p->port ? p->port : 389) };
-        uint32_t r = 0;
-        uint8_t *req;
-        size_t req_len;
-
-        pfd[i].fd = -1;
-        p->rtt_us = -1;
-        p->error[0] = '\0';
-        if (inet_pton(AF_INET, p->address, &sa.sin_addr) != 1) {
-            fail(p, ADB_E_INVALID_REQUEST, "not an IPv4 address");
-            continue;
-        }
-        if (getrandom(&r, sizeof r, 0) != sizeof r)
-            r = (uint32_t)adb_mono_us();
-        ids[i] = (int)(r & 0x7fffffff) | 1;
-        if ((code = adb_cldap_encode(ids[i], domain, ADB_CLDAP_NTVER, &req, &req_len, err)) != ADB_OK)
-            goto out;
-        /* A connected socket: the kernel drops datagrams from any other
-         * address, and a closed port comes back as ECONNREFUSED at once. */
-        pfd[i].fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (pfd[i].fd < 0 || connect(pfd[i].fd, (struct sockaddr *)&sa, sizeof sa) < 0
-            || send(pfd[i].fd, req, req_len, 0) != (ssize_t)req_len) {
-            fail(p, ADB_E_DC_UNAVAILABLE, strerror(errno));
-            free(req);
-            continue;
-        }
-        free(req);
-        sent[i] = adb_mono_us();
-        pfd[i].events = POLLIN;
-        p->code = ADB_E_TIMEOUT;
-        pending++;
+        pings[i].settled = false;
+        pings[i].code = ADB_E_TIMEOUT;
+        pings[i].rtt_us = -1;
+        pings[i].error[0] = '\0';
+        fl[i].fd = pfd[i].fd = -1;
     }
-    int64_t deadline = adb_mono_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 1000) * 1000;
-    while (pending > 0) {
-        int64_t left = deadline - adb_mono_us();
-        if (left <= 0 || poll(pfd, (nfds_t)n, (int)((left + 999) / 1000)) < 0)
-            break;
-        for (size_t i = 0; i < n; i++) {
-            adb_cldap_ping *p = &pings[i];
-            if (pfd[i].fd < 0 || pfd[i].events == 0 || pfd[i].revents == 0)
-                continue;
-            ssize_t got = recv(pfd[i].fd, buf, sizeof buf, 0);
-            if (got < 0 && (errno == EAGAIN || errno == EINTR))
-                continue;
-            adb_error perr = { 0 };
-            bool other_id = false;
-            if (got < 0) {
-                fail(p, ADB_E_DC_UNAVAILABLE, errno == ECONNREFUSED ? "port refused (no CLDAP service)" : strerror(errno));
-            } else if (decode(buf, (size_t)got, ids[i], ADB_CLDAP_NTVER, &p->reply, &other_id, &perr) != ADB_OK) {
-                if (other_id)       /* a late answer to an earlier ping: wait for ours */
-                    continue;
-                fail(p, perr.code, perr.message);
-            } else {
-                p->code = ADB_OK;
-                p->rtt_us = (int)(adb_mono_us() - sent[i]);
+    for (int k = 0; won == n || !stop;) {
+        int64_t now = adb_mono_us();
+        if (next < n && (now >= batch_end || pending == 0)) {      /* the next batch */
+            int b = k < 2 ? k++ : 2;
+            size_t end = batch[b] > 0 && next + batch[b] < n ? next + batch[b] : n;
+            for (; next < end; next++) {
+                if ((code = launch(&pings[next], &fl[next], domain, wait_ms[b], err)) != ADB_OK)
+                    goto out;
+                if ((pfd[next].fd = fl[next].fd) >= 0) {
+                    pfd[next].events = POLLIN;
+                    pending++;
+                }
             }
+            batch_end = now + (int64_t)wait_ms[b] * 1000;
+            continue;
+        }
+        if (pending == 0 || (next == n && now >= batch_end))
+            break;
+        /* Sleep until an answer, the next re-send or the batch's end. */
+        int64_t wake = batch_end;
+        for (size_t i = 0; i < next; i++) {
+            if (pfd[i].events == 0 || fl[i].resend_us == 0)
+                continue;
+            if (fl[i].resend_us <= now) {
+                (void)send(fl[i].fd, fl[i].req, fl[i].req_len, 0);   /* once: for a lost request or answer */
+                fl[i].resend_us = 0;
+            } else if (fl[i].resend_us < wake) {
+                wake = fl[i].resend_us;
+            }
+        }
+        if (poll(pfd, (nfds_t)next, wake > now ? (int)((wake - now + 999) / 1000) : 0) < 0 && errno != EINTR)
+            break;
+        for (size_t i = 0; i < next; i++) {
+            if (pfd[i].events == 0 || pfd[i].revents == 0 || !receive(&pings[i], &fl[i]))
+                continue;
             pfd[i].events = 0;
+            pfd[i].fd = -1;           /* settled: poll it no more */
             pending--;
+            if (won == n && pings[i].code == ADB_OK && (good == NULL || good(&pings[i].reply, ctx)))
+                won = i;
         }
     }
-    for (size_t i = 0; i < n; i++)
-        if (pfd[i].fd >= 0 && pfd[i].events != 0)
+    /* Verdicts: a ping whose whole wait passed unanswered timed out; one
+     * still inside its wait when the search stopped has none. */
+    int64_t now = adb_mono_us();
+    for (size_t i = 0; i < next; i++)
+        if (pfd[i].events != 0 && now >= fl[i].end_us)
             fail(&pings[i], ADB_E_TIMEOUT, "no answer within the ping timeout");
 out:
-    for (size_t i = 0; pfd != NULL && i < n; i++)
-        if (pfd[i].fd >= 0)
-            close(pfd[i].fd);
+    for (size_t i = 0; fl != NULL && i < n; i++) {
+        if (fl[i].fd >= 0)
+            close(fl[i].fd);
+        free(fl[i].req);
+    }
     free(pfd);
-    free(ids);
-    free(sent);
+    free(fl);
+    if (winner != NULL)
+        *winner = won;
+    return code;
+}
+
+adb_code adb_cldap_search(adb_cldap_ping *pings, size_t n, const char *domain, int first_ms, adb_cldap_good good,
+                          void *ctx, size_t *winner, adb_error *err)
+{
+    int first = first_ms > 0 ? first_ms : ADB_CLDAP_FIRST_MS;
+    const size_t batch[3] = { ADB_CLDAP_BATCH, ADB_CLDAP_BATCH, 0 };
+    const int wait_ms[3] = { first, first / 2 > 0 ? first / 2 : 1, first };
+
+    return run(pings, n, domain, batch, wait_ms, true, good, ctx, winner, err);
+}
+
+adb_code adb_cldap_ping_all(adb_cldap_ping *pings, size_t n, const char *domain, int timeout_ms, adb_error *err)
+{
+    const size_t batch[3] = { 0, 0, 0 };
+    int t = timeout_ms > 0 ? timeout_ms : 1000;
+    const int wait_ms[3] = { t, t, t };
+    adb_code code = run(pings, n, domain, batch, wait_ms, false, NULL, NULL, NULL, err);
+
+    for (size_t i = 0; code == ADB_OK && i < n; i++)
+        if (!pings[i].settled)
+            fail(&pings[i], ADB_E_TIMEOUT, "no answer within the ping timeout");
     return code;
 }

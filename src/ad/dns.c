@@ -176,6 +176,32 @@ void adb_srv_order(adb_srv_target *t, size_t n, uint32_t (*rnd)(void *ctx), void
     }
 }
 
+/* The addresses of a[0] (A) then a[1] (AAAA) answers, appended to addrs
+ * up to ADB_DNS_MAX_ADDRS; lowers *ttl to the smallest record TTL. */
+static void add_addrs(const struct answer a[2], char addrs[][46], size_t *n, uint32_t *ttl)
+{
+    for (int v6 = 0; v6 < 2; v6++) {
+        struct ares_addrttl at[ADB_DNS_MAX_ADDRS];
+        struct ares_addr6ttl at6[ADB_DNS_MAX_ADDRS];
+        int na = ADB_DNS_MAX_ADDRS - (int)*n;
+        if (na <= 0 || a[v6].status != ARES_SUCCESS || a[v6].buf == NULL
+            || (v6 ? ares_parse_aaaa_reply(a[v6].buf, a[v6].len, NULL, at6, &na)
+                   : ares_parse_a_reply(a[v6].buf, a[v6].len, NULL, at, &na))
+                   != ARES_SUCCESS)
+            continue;
+        for (int j = 0; j < na; j++) {
+            int t = v6 ? at6[j].ttl : at[j].ttl;
+            if (v6)
+                inet_ntop(AF_INET6, &at6[j].ip6addr, addrs[*n], 46);
+            else
+                inet_ntop(AF_INET, &at[j].ipaddr, addrs[*n], 46);
+            (*n)++;
+            if (t >= 0 && (uint32_t)t < *ttl)
+                *ttl = (uint32_t)t;
+        }
+    }
+}
+
 adb_code adb_dns_srv(const adb_dns_options *opts, const char *name, adb_srv_result *out, adb_error *err)
 {
     int timeout = opts != NULL && opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -185,6 +211,7 @@ adb_code adb_dns_srv(const adb_dns_options *opts, const char *name, adb_srv_resu
     char servers[1024];
     ares_channel ch;
     adb_code code;
+    size_t n = 0;
 
     memset(out, 0, sizeof *out);
     servers_text(opts, servers, sizeof servers);
@@ -201,10 +228,10 @@ adb_code adb_dns_srv(const adb_dns_options *opts, const char *name, adb_srv_resu
         code = query_error(rc, "SRV", name, servers, err);
         goto out;
     }
-    size_t n = 0;
+    n = 0;
     for (struct ares_srv_reply *r = replies; r != NULL; r = r->next)
         n++;
-    if ((out->targets = calloc(n, sizeof *out->targets)) == NULL || (a = calloc(n, sizeof *a)) == NULL) {
+    if ((out->targets = calloc(n, sizeof *out->targets)) == NULL || (a = calloc(2 * n, sizeof *a)) == NULL) {
         code = adb_error_set(err, ADB_E_NOMEM, "out of memory");
         goto out;
     }
@@ -218,28 +245,20 @@ adb_code adb_dns_srv(const adb_dns_options *opts, const char *name, adb_srv_resu
         t->weight = r->weight;
         out->n++;
     }
-    /* Every target's address at once, within what is left of the deadline. */
-    for (size_t i = 0; i < out->n; i++)
-        ares_query(ch, out->targets[i].host, ns_c_in, ns_t_a, on_answer, &a[i]);
+    /* Every target's addresses, A and AAAA, at once, within what is left of the deadline. */
+    for (size_t i = 0; i < out->n; i++) {
+        ares_query(ch, out->targets[i].host, ns_c_in, ns_t_a, on_answer, &a[2 * i]);
+        ares_query(ch, out->targets[i].host, ns_c_in, ns_t_aaaa, on_answer, &a[2 * i + 1]);
+    }
     run(ch, deadline);
     out->ttl = MAX_TTL;
-    for (size_t i = 0; i < out->n; i++) {
-        struct ares_addrttl at[ADB_DNS_MAX_ADDRS];
-        int na = ADB_DNS_MAX_ADDRS;
-        if (a[i].status != ARES_SUCCESS || ares_parse_a_reply(a[i].buf, a[i].len, NULL, at, &na) != ARES_SUCCESS)
-            continue;                        /* unresolvable target: kept, without address */
-        for (int j = 0; j < na; j++) {
-            inet_ntop(AF_INET, &at[j].ipaddr, out->targets[i].addrs[j], sizeof out->targets[i].addrs[j]);
-            if (at[j].ttl >= 0 && (uint32_t)at[j].ttl < out->ttl)
-                out->ttl = (uint32_t)at[j].ttl;
-        }
-        out->targets[i].n_addrs = (size_t)na;
-    }
+    for (size_t i = 0; i < out->n; i++)     /* an unresolvable target is kept, without address */
+        add_addrs(&a[2 * i], out->targets[i].addrs, &out->targets[i].n_addrs, &out->ttl);
     adb_srv_order(out->targets, out->n, random_u32, NULL);
     code = ADB_OK;
 out:
     if (a != NULL)
-        for (size_t i = 0; i < out->n; i++)
+        for (size_t i = 0; i < 2 * n; i++)
             free(a[i].buf);
     free(a);
     if (replies != NULL)
@@ -260,33 +279,46 @@ void adb_srv_result_free(adb_srv_result *r)
     r->n = 0;
 }
 
-adb_code adb_dns_addr(const adb_dns_options *opts, const char *host, char addr[46], adb_error *err)
+adb_code adb_dns_addrs(const adb_dns_options *opts, const char *host, char addrs[][46], size_t *n,
+                       adb_error *err)
 {
     int timeout = opts != NULL && opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
-    struct in_addr ip;
-    struct answer a = { 0 };
-    struct ares_addrttl at[1];
-    int na = 1, rc;
+    unsigned char ip[sizeof(struct in6_addr)];
+    struct answer a[2] = { { 0 } };
+    uint32_t ttl = MAX_TTL;
     char servers[1024];
     ares_channel ch;
-    adb_code code;
+    adb_code code = ADB_OK;
 
-    if (inet_pton(AF_INET, host, &ip) == 1) {
-        snprintf(addr, 46, "%s", host);
+    *n = 0;
+    if (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1) {
+        snprintf(addrs[(*n)++], 46, "%s", host);
         return ADB_OK;
     }
     servers_text(opts, servers, sizeof servers);
     if ((code = open_channel(opts, timeout / 2, &ch, err)) != ADB_OK)
         return code;
-    ares_query(ch, host, ns_c_in, ns_t_a, on_answer, &a);
+    ares_query(ch, host, ns_c_in, ns_t_a, on_answer, &a[0]);
+    ares_query(ch, host, ns_c_in, ns_t_aaaa, on_answer, &a[1]);
     run(ch, adb_mono_ms() + timeout);
-    if (!a.done || a.status != ARES_SUCCESS)
-        code = query_error(a.done ? a.status : ARES_ETIMEOUT, "A", host, servers, err);
-    else if ((rc = ares_parse_a_reply(a.buf, a.len, NULL, at, &na)) != ARES_SUCCESS || na < 1)
-        code = query_error(rc != ARES_SUCCESS ? rc : ARES_ENODATA, "A", host, servers, err);
-    else
-        inet_ntop(AF_INET, &at[0].ipaddr, addr, 46);
-    free(a.buf);
+    add_addrs(a, addrs, n, &ttl);
+    if (*n == 0) {
+        int st = a[0].done ? a[0].status : ARES_ETIMEOUT;
+        code = query_error(st == ARES_SUCCESS ? ARES_ENODATA : st, "A/AAAA", host, servers, err);
+    }
+    free(a[0].buf);
+    free(a[1].buf);
     ares_destroy(ch);
+    return code;
+}
+
+adb_code adb_dns_addr(const adb_dns_options *opts, const char *host, char addr[46], adb_error *err)
+{
+    char addrs[ADB_DNS_MAX_ADDRS][46];
+    size_t n;
+    adb_code code = adb_dns_addrs(opts, host, addrs, &n, err);
+
+    if (code == ADB_OK)
+        snprintf(addr, 46, "%s", addrs[0]);
     return code;
 }

@@ -601,7 +601,7 @@ adb_code adb_ldap_search_begin(adb_ldap_conn *c, const char *base, int scope, co
     }
     s->c = c;
     s->scope = scope;
-    s->page_size = page_size > 0 ? page_size : DEFAULT_PAGE;
+    s->page_size = page_size > 0 || page_size == -1 ? page_size : DEFAULT_PAGE;
     *out = s;
     return ADB_OK;
 }
@@ -618,11 +618,13 @@ static adb_code fetch_page(adb_ldap_search *s, adb_error *err)
 
     ldap_msgfree(s->res);
     s->res = s->next = NULL;
-    rc = ldap_create_page_control(c->ld, s->page_size, s->cookie.bv_val != NULL ? &s->cookie : NULL,
-                                  1, &page);
-    if (rc != LDAP_SUCCESS)
-        return ldap_fail(c, rc, err, "paged-results control");
-    ctrls[0] = page;
+    if (s->page_size > 0) {
+        rc = ldap_create_page_control(c->ld, s->page_size, s->cookie.bv_val != NULL ? &s->cookie : NULL,
+                                      1, &page);
+        if (rc != LDAP_SUCCESS)
+            return ldap_fail(c, rc, err, "paged-results control");
+        ctrls[0] = page;
+    }
     rc = ldap_search_ext_s(c->ld, s->base, s->scope, s->filter, s->attrs, 0, ctrls, NULL, &tv, 0, &s->res);
     ldap_control_free(page);
     if (rc != LDAP_SUCCESS && s->res == NULL)
@@ -630,6 +632,11 @@ static adb_code fetch_page(adb_ldap_search *s, adb_error *err)
     rc = ldap_parse_result(c->ld, s->res, &result, NULL, NULL, NULL, &resp, 0);
     if (rc != LDAP_SUCCESS)
         return ldap_fail(c, rc, err, "search result");
+    if (result == LDAP_SIZELIMIT_EXCEEDED && s->page_size < 0) {   /* unpaged, cut short: ask again paged */
+        ldap_controls_free(resp);
+        s->page_size = DEFAULT_PAGE;
+        return fetch_page(s, err);
+    }
     if (result != LDAP_SUCCESS) {
         code = ldap_fail(c, result, err, "search");
         adb_error_prefix(err, "base '%s' filter '%s'", s->base, s->filter);
@@ -640,7 +647,7 @@ static adb_code fetch_page(adb_ldap_search *s, adb_error *err)
     s->cookie.bv_val = NULL;
     s->cookie.bv_len = 0;
     found = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, resp, NULL);
-    if (found == NULL
+    if (s->page_size < 0 || found == NULL
         || ldap_parse_pageresponse_control(c->ld, found, &estimate, &s->cookie) != LDAP_SUCCESS
         || s->cookie.bv_len == 0)
         s->last_page = true;

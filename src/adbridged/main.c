@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "lifecycle.h"
+#include "status.h"
 #include "workers.h"
 
 #include <adbridge/auth.h>
@@ -40,6 +41,7 @@ typedef struct daemon_state {
     adb_service *svc;
     adb_link *link;
     adb_workers *workers;
+    adbd_status *status;
     unsigned n_workers;
 } daemon_state;
 
@@ -323,7 +325,8 @@ static int serve(adb_ctx *ctx, bool check_only)
         rc = fail(ctx, "workers", &err);
         goto out;
     }
-    if (adb_link_start(d.link, &err) != ADB_OK) {
+    if (adb_link_start(d.link, &err) != ADB_OK
+        || adbd_status_start(cfg, d.svc, dir, d.link, d.n_workers, &ctx->log, &d.status, &err) != ADB_OK) {
         rc = fail(ctx, "link", &err);
         goto out;
     }
@@ -363,9 +366,12 @@ static int serve(adb_ctx *ctx, bool check_only)
         break;
     }
     /* Stop taking work, let the workers answer what they hold, give back the rest. */
+    adbd_status_stop(d.status);
+    d.status = NULL;
     adb_link_stop(d.link, STOP_GRACE_MS);
     rc = 0;
 out:
+    adbd_status_stop(d.status);
     adb_workers_free(d.workers);
     adb_link_free(d.link);
     adb_service_free(d.svc);

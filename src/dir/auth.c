@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define V(s) adb_log_value((char[600]){ 0 }, 600, (s))
+#define V(s) ADB_LOG_V(s)
 
 enum {
     MAX_KDCS = 16,
@@ -217,7 +217,7 @@ static void use_locator_kdcs(adb_auth *a, const char *domain, const char *realm)
             if (dc->address[0] == '\0' || (dc->state != ADB_DC_UNTRIED && !(dc->flags & ADB_DS_KDC))
                 || (pass == 0) != ((dc->flags & ADB_DS_PDC) != 0))
                 continue;
-            snprintf(addrs[n], sizeof addrs[n], "%s:88", dc->address);
+            snprintf(addrs[n], sizeof addrs[n], strchr(dc->address, ':') ? "[%s]:88" : "%s:88", dc->address);
             kdcs[n] = addrs[n];
             n++;
         }

@@ -9,6 +9,7 @@
 #include <adbridge/clock.h>
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,7 +30,7 @@ typedef struct entry {
     const adb_cache_type *type;   /* NULL for a negative entry */
     void *value;
     size_t bytes;                 /* key + value + overhead */
-    int64_t expires_ms;
+    int64_t stored_ms, expires_ms;
 } entry;
 
 struct adb_cache {
@@ -201,7 +202,8 @@ static void insert(adb_cache *c, const char *key, const adb_cache_type *type, vo
     e->value = value;
     e->bytes = bytes;
     pthread_mutex_lock(&c->mu);
-    e->expires_ms = c->o.clock_ms(c->o.clock_arg) + (int64_t)ttl_s * 1000;
+    e->stored_ms = c->o.clock_ms(c->o.clock_arg);
+    e->expires_ms = e->stored_ms + (int64_t)ttl_s * 1000;
     if ((old = find(c, key, h)) != NULL)
         drop(c, old, &g);
     maybe_grow(c);
@@ -234,6 +236,48 @@ void adb_cache_put_negative(adb_cache *c, const char *key)
     insert(c, key, NULL, NULL, 0, c->o.negative_ttl_s);
 }
 
+static int64_t now_ms(adb_cache *c)
+{
+    return c->o.clock_ms(c->o.clock_arg);
+}
+
+static bool keep_stale(adb_cache *c, const entry *e)
+{
+    return e->type != NULL && now_ms(c) - e->stored_ms <= (int64_t)c->o.stale_max_s * 1000;
+}
+
+/* Most recently used goes to the front. */
+static void touch(adb_cache *c, entry *e)
+{
+    if (e == c->head)
+        return;
+    e->prev->next = e->next;
+    if (e->next != NULL)
+        e->next->prev = e->prev;
+    else
+        c->tail = e->prev;
+    push_front(c, e);
+}
+
+adb_cache_result adb_cache_get_stale(adb_cache *c, const char *key, void **value, int64_t *age_s)
+{
+    adb_cache_result r = ADB_CACHE_MISS;
+    entry *e;
+
+    *value = NULL;
+    *age_s = 0;
+    pthread_mutex_lock(&c->mu);
+    if ((e = find(c, key, hash_key(key))) != NULL && keep_stale(c, e)) {
+        touch(c, e);
+        c->stats.stale_hits++;
+        *value = e->type->retain(e->value);
+        *age_s = (now_ms(c) - e->stored_ms) / 1000;
+        r = ADB_CACHE_HIT;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
 adb_cache_result adb_cache_get(adb_cache *c, const char *key, void **value)
 {
     garbage g = { NULL };
@@ -243,23 +287,17 @@ adb_cache_result adb_cache_get(adb_cache *c, const char *key, void **value)
 
     *value = NULL;
     pthread_mutex_lock(&c->mu);
-    if ((e = find(c, key, h)) != NULL && c->o.clock_ms(c->o.clock_arg) >= e->expires_ms) {
-        drop(c, e, &g);
+    if ((e = find(c, key, h)) != NULL && now_ms(c) >= e->expires_ms) {
+        /* An object kept for stale answers stays until its stale age is up. */
+        if (!keep_stale(c, e))
+            drop(c, e, &g);
         c->stats.expired++;
         e = NULL;
     }
     if (e == NULL) {
         c->stats.misses++;
     } else {
-        /* Most recently used goes to the front. */
-        if (e != c->head) {
-            e->prev->next = e->next;
-            if (e->next != NULL)
-                e->next->prev = e->prev;
-            else
-                c->tail = e->prev;
-            push_front(c, e);
-        }
+        touch(c, e);
         if (e->type == NULL) {
             c->stats.negative_hits++;
             r = ADB_CACHE_NEGATIVE;

@@ -196,8 +196,34 @@ static adb_code check_cached(adb_dir *d, const adb_object *o, adb_error *err)
     return ADB_OK;
 }
 
+/* After rc (dc_unavailable) from the DCs: the cached object, when stale
+ * answers are wanted and it is recent enough. */
+static adb_code stale_object(adb_dir *d, const char *key, const char *text, adb_code rc, adb_object **out,
+                             adb_dir_freshness *fresh, adb_error *err)
+{
+    void *value;
+    int64_t age;
+    char who[300];
+
+    if (fresh == NULL || rc != ADB_E_DC_UNAVAILABLE || adb_cache_get_stale(d->cache, key, &value, &age) != ADB_CACHE_HIT)
+        return rc;
+    if (check_cached(d, value, NULL) != ADB_OK) {
+        adb_object_unref(value);
+        return rc;
+    }
+    adb_log(d->log, ADB_LOG_WARN, "stale_answer", "id=%s object=%s domain=%s age_s=%lld why=%s", ADB_LOG_V(text),
+            ADB_LOG_V(adb_object_display(value, who, sizeof who)),
+            ADB_LOG_V(((adb_object *)value)->domain_dns != NULL ? ((adb_object *)value)->domain_dns : "-"),
+            (long long)age, ADB_LOG_V(err != NULL ? err->message : "dc_unavailable"));
+    adb_error_clear(err);
+    fresh->stale = true;
+    fresh->age_s = age;
+    *out = value;
+    return ADB_OK;
+}
+
 static adb_code get_object(adb_dir *d, const adb_ident *id, const char *text, adb_object **out,
-                           adb_object_list *candidates, adb_error *err)
+                           adb_object_list *candidates, adb_dir_freshness *fresh, adb_error *err)
 {
     char key[DIR_KEY_MAX], who[300];
     void *value;
@@ -223,12 +249,12 @@ static adb_code get_object(adb_dir *d, const adb_ident *id, const char *text, ad
     case ADB_CACHE_MISS: break;
     }
     if ((rc = adb_dir_topology(d, false, &t, err)) != ADB_OK)
-        return rc;
+        return stale_object(d, key, text, rc, out, fresh, err);
     rc = find_by_ident(d, t, id, &found, err);
     adb_topology_unref(t);
     if (rc != ADB_OK) {
         adb_object_list_clear(&found);
-        return rc;
+        return stale_object(d, key, text, rc, out, fresh, err);
     }
     if (found.n == 0) {
         adb_cache_put_negative(d->cache, key);
@@ -266,19 +292,21 @@ static const char *kinds_name(unsigned kinds)
     return "a user or group";
 }
 
-adb_code dir_get_kind(adb_dir *d, const char *id, const char *domain, unsigned kinds, adb_object **out,
-                      adb_object_list *candidates, adb_error *err)
+static adb_code get_kind(adb_dir *d, const char *id, const char *domain, unsigned kinds, adb_object **out,
+                         adb_object_list *candidates, adb_dir_freshness *fresh, adb_error *err)
 {
     adb_ident ident;
     adb_code rc;
     char who[300];
 
     *out = NULL;
+    if (fresh != NULL)
+        *fresh = (adb_dir_freshness){ 0 };
     if (id == NULL)
         return adb_error_set(err, ADB_E_INVALID_REQUEST, "no identifier given");
     if ((rc = adb_ident_parse(id, strlen(id), domain, &ident, err)) != ADB_OK)
         return rc;
-    if ((rc = get_object(d, &ident, id, out, candidates, err)) != ADB_OK)
+    if ((rc = get_object(d, &ident, id, out, candidates, fresh, err)) != ADB_OK)
         return rc;
     if ((kinds & (1u << (*out)->kind)) == 0) {
         rc = adb_error_set(err, ADB_E_NOT_FOUND, "%s is %s %s, not %s", adb_object_display(*out, who, sizeof who),
@@ -290,8 +318,20 @@ adb_code dir_get_kind(adb_dir *d, const char *id, const char *domain, unsigned k
     return rc;
 }
 
+adb_code dir_get_kind(adb_dir *d, const char *id, const char *domain, unsigned kinds, adb_object **out,
+                      adb_object_list *candidates, adb_error *err)
+{
+    return get_kind(d, id, domain, kinds, out, candidates, NULL, err);
+}
+
 adb_code adb_dir_get(adb_dir *d, const char *id, const char *domain, unsigned kinds, adb_object **out,
                      adb_object_list *candidates, adb_error *err)
 {
-    return dir_get_kind(d, id, domain, kinds != 0 ? kinds : ADB_KINDS_ANY, out, candidates, err);
+    return get_kind(d, id, domain, kinds != 0 ? kinds : ADB_KINDS_ANY, out, candidates, NULL, err);
+}
+
+adb_code adb_dir_get_or_stale(adb_dir *d, const char *id, const char *domain, unsigned kinds, adb_object **out,
+                              adb_object_list *candidates, adb_dir_freshness *fresh, adb_error *err)
+{
+    return get_kind(d, id, domain, kinds != 0 ? kinds : ADB_KINDS_ANY, out, candidates, fresh, err);
 }

@@ -89,12 +89,20 @@ typedef struct dir_search_op {
 } dir_search_op;
 
 adb_code dir_run_search(adb_dir *d, const char *domain, adb_pool_kind kind, dir_search_op *op, adb_error *err);
+/* The same, unpaged while the server allows (adb_ldap_search_begin with
+ * page_size -1): for a scan of small entries whose count the server bounds. */
+adb_code dir_run_scan(adb_dir *d, const char *domain, adb_pool_kind kind, dir_search_op *op, adb_error *err);
 
 /* Objects matching filter under base (NULL: the domain's NC) in the domain
  * td, appended to out.  Lookups of one object ask for ADB_ATTRS_FULL,
  * listings for ADB_ATTRS_LIST. */
 adb_code dir_search_objects(adb_dir *d, const adb_topo_domain *td, const char *base, int scope,
                             const char *filter, adb_attr_set set, adb_object_list *out, adb_error *err);
+/* The same unpaged while the server allows (dir_run_scan): on Samba a paged
+ * search costs the DC about twice the CPU per entry; where the server's size
+ * limit cuts the answer (AD's MaxPageSize), it is asked again paged. */
+adb_code dir_scan_objects(adb_dir *d, const adb_topo_domain *td, const char *base, int scope,
+                          const char *filter, adb_attr_set set, adb_object_list *out, adb_error *err);
 
 /* Filter items (each a complete filter from adb_filter_build) to OR together. */
 typedef struct dir_items {
@@ -112,6 +120,10 @@ char *dir_batch_filter(const dir_items *it, size_t *next, const char *rest);
  * search per batch, appended to out. */
 adb_code dir_search_batches(adb_dir *d, const adb_topo_domain *td, const dir_items *it, const char *rest,
                             adb_object_list *out, adb_error *err);
+/* The same with attribute set `set`, unpaged while the server allows
+ * (dir_run_scan): a batch answers at most BATCH_ITEMS entries. */
+adb_code dir_scan_batches(adb_dir *d, const adb_topo_domain *td, const dir_items *it, const char *rest,
+                          adb_attr_set set, adb_object_list *out, adb_error *err);
 
 /* ---- dir_parallel.c ---- */
 
@@ -127,6 +139,7 @@ void dir_parallel(void *jobs, size_t n, size_t size, void *(*run)(void *));
 /* A cached list of objects, shared by reference between the cache and readers. */
 typedef struct dir_shared_list {
     int refs;
+    bool names_only;              /* read with ADB_ATTRS_NAMES (dir_members.c) */
     adb_object_list list;
 } dir_shared_list;
 

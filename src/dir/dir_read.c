@@ -14,16 +14,15 @@ enum {
     BATCH_BYTES = 12000,          /* bytes of OR items per filter (ADB_FILTER_MAX is 16384) */
 };
 
-static adb_code op_search(adb_ldap_conn *c, void *arg, adb_error *err)
+static adb_code run_op(adb_ldap_conn *c, dir_search_op *op, int page_size, adb_error *err)
 {
-    dir_search_op *op = arg;
     adb_ldap_search *s;
     adb_ldap_entry *e;
     adb_code rc;
 
     if (op->reset != NULL)
         op->reset(op->arg);
-    if ((rc = adb_ldap_search_begin(c, op->base, op->scope, op->filter, op->attrs, 0, &s, err)) != ADB_OK)
+    if ((rc = adb_ldap_search_begin(c, op->base, op->scope, op->filter, op->attrs, page_size, &s, err)) != ADB_OK)
         return rc;
     while ((rc = adb_ldap_search_next(s, &e, err)) == ADB_OK && e != NULL) {
         rc = op->on_entry(e, op->arg, err);
@@ -35,17 +34,38 @@ static adb_code op_search(adb_ldap_conn *c, void *arg, adb_error *err)
     return rc;
 }
 
-adb_code dir_run_search(adb_dir *d, const char *domain, adb_pool_kind kind, dir_search_op *op, adb_error *err)
+static adb_code op_search(adb_ldap_conn *c, void *arg, adb_error *err)
+{
+    return run_op(c, arg, 0, err);
+}
+
+static adb_code op_scan(adb_ldap_conn *c, void *arg, adb_error *err)
+{
+    return run_op(c, arg, -1, err);
+}
+
+static adb_code run_search(adb_dir *d, const char *domain, adb_pool_kind kind, adb_pool_op fn, dir_search_op *op,
+                           adb_error *err)
 {
     adb_code rc;
 
     adb_log(d->log, ADB_LOG_DEBUG, "ldap_search", "domain=%s gc=%d scope=%d", domain, kind == ADB_POOL_GC,
             op->scope);
-    rc = adb_pool_run(d->pool, domain, kind, op_search, op, err);
+    rc = adb_pool_run(d->pool, domain, kind, fn, op, err);
     if (rc != ADB_OK && rc != ADB_E_NOT_FOUND)
         adb_log(d->log, ADB_LOG_WARN, "ldap_search_failed", "domain=%s gc=%d code=%s", domain, kind == ADB_POOL_GC,
                 adb_code_name(rc));
     return rc;
+}
+
+adb_code dir_run_search(adb_dir *d, const char *domain, adb_pool_kind kind, dir_search_op *op, adb_error *err)
+{
+    return run_search(d, domain, kind, op_search, op, err);
+}
+
+adb_code dir_run_scan(adb_dir *d, const char *domain, adb_pool_kind kind, dir_search_op *op, adb_error *err)
+{
+    return run_search(d, domain, kind, op_scan, op, err);
 }
 
 /* Collects decoded objects of one domain. */
@@ -73,18 +93,31 @@ static adb_code collect_entry(const adb_ldap_entry *e, void *arg, adb_error *err
     return rc;
 }
 
-adb_code dir_search_objects(adb_dir *d, const adb_topo_domain *td, const char *base, int scope,
-                            const char *filter, adb_attr_set set, adb_object_list *out, adb_error *err)
+static adb_code objects(adb_dir *d, const adb_topo_domain *td, const char *base, int scope, const char *filter,
+                        adb_attr_set set, bool unpaged, adb_object_list *out, adb_error *err)
 {
     collect col = { .origin = dir_origin_of(td), .now = time(NULL) };
     dir_search_op op = { base != NULL ? base : td->nc, scope, filter, adb_object_attrs(set), collect_entry,
                          collect_reset, &col };
-    adb_code rc = dir_run_search(d, td->dns, ADB_POOL_DC, &op, err);
+    adb_code rc = unpaged ? dir_run_scan(d, td->dns, ADB_POOL_DC, &op, err)
+                          : dir_run_search(d, td->dns, ADB_POOL_DC, &op, err);
 
     for (size_t i = 0; rc == ADB_OK && i < col.list.n; i++)
         rc = adb_object_list_add(out, col.list.items[i], err);
     adb_object_list_clear(&col.list);
     return rc;
+}
+
+adb_code dir_search_objects(adb_dir *d, const adb_topo_domain *td, const char *base, int scope,
+                            const char *filter, adb_attr_set set, adb_object_list *out, adb_error *err)
+{
+    return objects(d, td, base, scope, filter, set, false, out, err);
+}
+
+adb_code dir_scan_objects(adb_dir *d, const adb_topo_domain *td, const char *base, int scope,
+                          const char *filter, adb_attr_set set, adb_object_list *out, adb_error *err)
+{
+    return objects(d, td, base, scope, filter, set, true, out, err);
 }
 
 /* ======================================================================
@@ -137,16 +170,28 @@ char *dir_batch_filter(const dir_items *it, size_t *next, const char *rest)
     return f;
 }
 
-adb_code dir_search_batches(adb_dir *d, const adb_topo_domain *td, const dir_items *it, const char *rest,
-                            adb_object_list *out, adb_error *err)
+static adb_code batches(adb_dir *d, const adb_topo_domain *td, const dir_items *it, const char *rest,
+                        adb_attr_set set, bool unpaged, adb_object_list *out, adb_error *err)
 {
     adb_code rc = ADB_OK;
 
     for (size_t next = 0; rc == ADB_OK && next < it->n;) {
         char *f = dir_batch_filter(it, &next, rest);
-        rc = f != NULL ? dir_search_objects(d, td, NULL, ADB_LDAP_SCOPE_SUBTREE, f, ADB_ATTRS_LIST, out, err)
+        rc = f != NULL ? objects(d, td, NULL, ADB_LDAP_SCOPE_SUBTREE, f, set, unpaged, out, err)
                        : adb_error_set(err, ADB_E_NOMEM, "out of memory");
         free(f);
     }
     return rc;
+}
+
+adb_code dir_search_batches(adb_dir *d, const adb_topo_domain *td, const dir_items *it, const char *rest,
+                            adb_object_list *out, adb_error *err)
+{
+    return batches(d, td, it, rest, ADB_ATTRS_LIST, false, out, err);
+}
+
+adb_code dir_scan_batches(adb_dir *d, const adb_topo_domain *td, const dir_items *it, const char *rest,
+                          adb_attr_set set, adb_object_list *out, adb_error *err)
+{
+    return batches(d, td, it, rest, set, true, out, err);
 }

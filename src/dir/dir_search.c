@@ -2,11 +2,16 @@
  *
  * Users and groups whose account name, display name, mail or UPN starts with
  * the prefix, in every enabled domain, ordered by account name then domain.
- * A forest is searched once on its global catalog (names and GUIDs only)
- * when search_gc says so (auto: when two or more of its domains are
- * enabled), and the page's objects are then read from their DCs by GUID.
- * Only the best limit+1 candidates after the cursor are kept (the one more
- * tells whether a next page exists). */
+ * Candidates are found with a filter on attributes Samba and AD index
+ * (sAMAccountType selects the kind; the four names are in @INDEXLIST and
+ * have fATTINDEX), asking for the account name and GUID only: on a forest's
+ * global catalog when search_gc says so (auto: when two or more of its
+ * domains are enabled), else on each domain's DCs.  Only the best limit+1
+ * candidates after the cursor are kept (the one more tells whether a next
+ * page exists); the page's objects are then read from their DCs by GUID.
+ * Samba's ldb has no index for a prefix (substring) match: the DC still
+ * reads every account of the kind, but sends back two attributes per match
+ * instead of a whole object (see schemas/README.md, search). */
 #include "config.h"
 
 #include "dir_internal.h"
@@ -17,7 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* One candidate: its sort key, and either the object or where to fetch it. */
+/* One candidate: its sort key, where to fetch it, and the object once read. */
 typedef struct cand {
     char *key;
     adb_object *obj;
@@ -77,30 +82,20 @@ typedef struct search_collect {
     const adb_topology *t;
     adb_dir *d;
     const adb_topo_domain *td;   /* NULL on a GC: from each entry's DN */
-    time_t now;
 } search_collect;
 
 static adb_code search_entry(const adb_ldap_entry *e, void *arg, adb_error *err)
 {
     search_collect *sc = arg;
     cand c = { 0 };
-    adb_code rc;
+    char sam[ADB_NAME_MAX + 1];
+    struct berval **g = adb_ldap_entry_values(e, "objectGUID");
 
-    if (sc->td != NULL) {
-        adb_object_origin origin = dir_origin_of(sc->td);
-        if ((rc = adb_object_decode(e, &origin, sc->now, &c.obj, err)) != ADB_OK)
-            return rc;
-        c.key = strdup(adb_object_sort_key(c.obj));
-        c.td = sc->td;
-    } else {
-        char sam[ADB_NAME_MAX + 1];
-        struct berval **g = adb_ldap_entry_values(e, "objectGUID");
-        c.td = adb_topology_domain_of_dn(sc->t, e->dn);
-        if (!dir_usable(sc->d, c.td) || adb_ldap_entry_str(e, "sAMAccountName", sam, sizeof sam) == NULL || g == NULL
-            || g[0] == NULL || adb_guid_decode(g[0]->bv_val, g[0]->bv_len, &c.guid, NULL) != ADB_OK)
-            return ADB_OK;   /* another (disabled) domain of the forest, or not an account */
-        c.key = adb_sort_key_make(sam, c.td->dns);
-    }
+    c.td = sc->td != NULL ? sc->td : adb_topology_domain_of_dn(sc->t, e->dn);
+    if (!dir_usable(sc->d, c.td) || adb_ldap_entry_str(e, "sAMAccountName", sam, sizeof sam) == NULL || g == NULL
+        || g[0] == NULL || adb_guid_decode(g[0]->bv_val, g[0]->bv_len, &c.guid, NULL) != ADB_OK)
+        return ADB_OK;   /* another (disabled) domain of the forest, or not an account */
+    c.key = adb_sort_key_make(sam, c.td->dns);
     return topk_offer(sc->tk, &c, err);
 }
 
@@ -109,18 +104,20 @@ static void search_reset(void *arg)
     (void)arg;   /* the top-k drops duplicates: a retry may offer the same entries again */
 }
 
-/* Fetches the objects of GC candidates from their domains, by GUID. */
-static adb_code fill_from_dcs(adb_dir *d, topk *tk, adb_error *err)
+/* Reads the objects of the first n candidates from their domains, by GUID. */
+static adb_code fill_from_dcs(adb_dir *d, topk *tk, size_t n, adb_error *err)
 {
     adb_code rc = ADB_OK;
 
-    for (size_t i = 0; rc == ADB_OK && i < tk->n; i++) {
+    if (n > tk->n)
+        n = tk->n;
+    for (size_t i = 0; rc == ADB_OK && i < n; i++) {
         const adb_topo_domain *td = tk->v[i].td;
         dir_items it = { 0 };
         adb_object_list got = { 0 };
         if (tk->v[i].obj != NULL)
             continue;
-        for (size_t k = i; rc == ADB_OK && k < tk->n; k++) {
+        for (size_t k = i; rc == ADB_OK && k < n; k++) {
             char *item = NULL;
             if (tk->v[k].obj != NULL || tk->v[k].td != td)
                 continue;
@@ -130,7 +127,7 @@ static adb_code fill_from_dcs(adb_dir *d, topk *tk, adb_error *err)
         }
         if (rc == ADB_OK)
             rc = dir_search_batches(d, td, &it, "", &got, err);
-        for (size_t k = i; rc == ADB_OK && k < tk->n; k++) {
+        for (size_t k = i; rc == ADB_OK && k < n; k++) {
             if (tk->v[k].obj != NULL || tk->v[k].td != td)
                 continue;
             for (size_t g = 0; g < got.n && tk->v[k].obj == NULL; g++)
@@ -147,10 +144,17 @@ static adb_code fill_from_dcs(adb_dir *d, topk *tk, adb_error *err)
 
 /* Prefix of any of the names a people picker matches on. */
 #define NAME_PREFIX "(|(sAMAccountName=%v*)(displayName=%v*)(mail=%v*)(userPrincipalName=%v*))"
+/* sAMAccountType (one indexed attribute) instead of objectCategory and
+ * objectClass: users (SAM_USER_OBJECT; not computers, trusts, contacts) and
+ * the four group types (security and distribution, global/universal and
+ * domain local). */
+#define SAT_USERS "(sAMAccountType=805306368)"
+#define SAT_GROUPS "(sAMAccountType=268435456)(sAMAccountType=268435457)" \
+                   "(sAMAccountType=536870912)(sAMAccountType=536870913)"
 static const char *const search_templates[3] = {
-    "(&(objectCategory=person)(objectClass=user)" NAME_PREFIX ")",
-    "(&(objectClass=group)" NAME_PREFIX ")",
-    "(&(|(&(objectCategory=person)(objectClass=user))(objectClass=group))" NAME_PREFIX ")",
+    "(&" SAT_USERS NAME_PREFIX ")",
+    "(&(|" SAT_GROUPS ")" NAME_PREFIX ")",
+    "(&(|" SAT_USERS SAT_GROUPS ")" NAME_PREFIX ")",
 };
 
 adb_code adb_dir_search(adb_dir *d, const adb_dir_search_request *req, adb_dir_page *out, adb_error *err)
@@ -164,7 +168,7 @@ adb_code adb_dir_search(adb_dir *d, const adb_dir_search_request *req, adb_dir_p
     adb_cursor cur = { 0 };
     uint64_t binding;
     adb_code rc;
-    static const char *const gc_attrs[] = { "sAMAccountName", "objectGUID", NULL };
+    static const char *const scan_attrs[] = { "sAMAccountName", "objectGUID", NULL };
     int kind_index = kinds == ADB_KINDS_USER ? 0 : kinds == ADB_KINDS_GROUP ? 1 : 2;
 
     memset(out, 0, sizeof *out);
@@ -206,18 +210,17 @@ adb_code adb_dir_search(adb_dir *d, const adb_dir_search_request *req, adb_dir_p
             }
         bool gc = v[i]->forest != NULL
                   && (d->o.search_gc == ADB_DIR_GC_ALWAYS || (d->o.search_gc == ADB_DIR_GC_AUTO && in_forest > 1));
-        search_collect sc = { &tk, t, d, gc ? NULL : v[i], time(NULL) };
-        dir_search_op op = { gc ? "" : v[i]->nc, ADB_LDAP_SCOPE_SUBTREE, filter,
-                             gc ? gc_attrs : adb_object_attrs(ADB_ATTRS_LIST),
+        search_collect sc = { &tk, t, d, gc ? NULL : v[i] };
+        dir_search_op op = { gc ? "" : v[i]->nc, ADB_LDAP_SCOPE_SUBTREE, filter, scan_attrs,
                              search_entry, search_reset, &sc };
         if (gc && done_forest)
             continue;
-        rc = dir_run_search(d, v[i]->dns, gc ? ADB_POOL_GC : ADB_POOL_DC, &op, err);
+        rc = dir_run_scan(d, v[i]->dns, gc ? ADB_POOL_GC : ADB_POOL_DC, &op, err);
         if (rc != ADB_OK)
             adb_error_prefix(err, "searching %s%s", gc ? "the global catalog of " : "", gc ? v[i]->forest : v[i]->dns);
     }
     if (rc == ADB_OK)
-        rc = fill_from_dcs(d, &tk, err);
+        rc = fill_from_dcs(d, &tk, limit, err);
     for (size_t i = 0; rc == ADB_OK && i < tk.n && i < limit; i++)
         rc = adb_object_list_add(&out->items, tk.v[i].obj, err);
     if (rc == ADB_OK && tk.n > limit)

@@ -74,8 +74,14 @@ adb_code adb_dir_open(const adb_config *cfg, const adb_logger *log, const adb_di
         return adb_error_set(err, ADB_E_NOMEM, "out of memory");
     d->cfg = cfg;
     d->log = log;
-    if (opts != NULL)
+    if (opts != NULL) {
         d->o = *opts;
+    } else {   /* the configuration's "cache" */
+        for (int k = 0; k < ADB_CACHE_KIND_COUNT_; k++)
+            d->o.cache.ttl_s[k] = k <= ADB_CACHE_OTHER ? cfg->cache.object_ttl_s : cfg->cache.membership_ttl_s;
+        d->o.cache.negative_ttl_s = cfg->cache.negative_ttl_s;
+        d->o.cache.stale_max_s = cfg->cache.stale_max_age_s;
+    }
     if (d->o.topology_ttl_s <= 0)
         d->o.topology_ttl_s = DEFAULT_TOPOLOGY_TTL_S;
     if (d->o.max_expansion == 0)

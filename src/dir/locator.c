@@ -5,8 +5,9 @@
 #include <adbridge/cldap.h>
 #include <adbridge/dns.h>
 #include <adbridge/locator.h>
-#include <adbridge/statecache.h>
 #include <adbridge/subscriptions.h>
+
+#include "locator_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -15,42 +16,9 @@
 #include <strings.h>
 #include <time.h>
 
-/* A log field value, quoted as needed (a buffer per use, for one call). */
-#define V(s) adb_log_value((char[600]){ 0 }, 600, (s))
-
-#define MAX_PINGS 16              /* DCs pinged per locate */
 #define PINNED_TTL 600            /* seconds a pinned list's pings stay valid */
 #define BACKOFF_FIRST_MS 5000     /* a failed DC is left alone this long, doubling */
-#define BACKOFF_MAX_MS 300000
-
-typedef struct health {
-    char host[256];
-    int fails;
-    int64_t retry_at;             /* monotonic ms; 0 = no backoff */
-} health;
-
-typedef struct dom {
-    const adb_domain_config *cfg;
-    adb_dc_list cache[2];         /* [0] DCs, [1] GCs of its forest */
-    int64_t expires[2];           /* monotonic ms */
-    health *health;
-    size_t n_health;
-} dom;
-
-struct adb_locator {
-    const adb_config *cfg;
-    const adb_logger *log;
-    /* The flags' one owner, asked at each use, never copied; NULL: the
-     * configuration's values.  Its lock is a leaf: mu may be held while
-     * asking it, and it never calls back here. */
-    adb_subscriptions *subs;
-    pthread_mutex_t mu;           /* guards the doms' caches and health, and file_read */
-    dom *doms;                    /* one per configured domain; the array never changes */
-    size_t n;
-    char *file;                   /* adb_locator_persist's file; NULL: memory only */
-    char *scope;                  /* what the file's lists depend on (statecache.h) */
-    bool file_read;
-};
+#define BACKOFF_MAX_MS 60000     /* so a DC that is back is re-probed, and used, within a minute */
 
 adb_code adb_locator_new(const adb_config *cfg, const adb_logger *log, adb_locator **out, adb_error *err)
 {
@@ -73,6 +41,7 @@ adb_code adb_locator_new_with_subscriptions(const adb_config *cfg, adb_subscript
     for (size_t i = 0; i < loc->n; i++)
         loc->doms[i].cfg = &cfg->domains[i];
     pthread_mutex_init(&loc->mu, NULL);
+    pthread_cond_init(&loc->done, NULL);
     *out = loc;
     return ADB_OK;
 }
@@ -96,6 +65,7 @@ void adb_locator_free(adb_locator *loc)
         free(loc->doms[i].health);
     }
     pthread_mutex_destroy(&loc->mu);
+    pthread_cond_destroy(&loc->done);
     free(loc->doms);
     free(loc->file);
     free(loc->scope);
@@ -103,132 +73,12 @@ void adb_locator_free(adb_locator *loc)
 }
 
 /* Reads only what never changes (the array and its configuration): no lock. */
-static dom *find(adb_locator *loc, const char *domain)
+dom *locator_find(adb_locator *loc, const char *domain)
 {
     for (size_t i = 0; i < loc->n; i++)
         if (strcasecmp(loc->doms[i].cfg->name, domain) == 0)
             return &loc->doms[i];
     return NULL;
-}
-
-/* ---- lists kept between processes (adb_locator_persist) ---- */
-
-enum { MAX_FILE_ENTRIES = 512 };
-
-adb_code adb_locator_persist(adb_locator *loc, const char *path, adb_error *err)
-{
-    char *scope = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&scope, &len);
-
-    if (f == NULL)
-        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
-    /* What a list depends on: the DNS servers asked, each domain's pinned site and DCs. */
-    fprintf(f, "v1 dns=");
-    for (size_t i = 0; i < loc->cfg->n_dns_servers; i++)
-        fprintf(f, "%s,", loc->cfg->dns_servers[i]);
-    for (size_t i = 0; i < loc->n; i++) {
-        const adb_domain_config *c = loc->doms[i].cfg;
-        fprintf(f, " domain=%s site=%s dcs=", c->name, c->site != NULL ? c->site : "");
-        for (size_t k = 0; k < c->n_dcs; k++)
-            fprintf(f, "%s,", c->dcs[k]);
-    }
-    free(loc->file);
-    free(loc->scope);
-    loc->file = loc->scope = NULL;
-    if (fclose(f) != 0 || scope == NULL || (loc->file = strdup(path)) == NULL) {
-        free(scope);
-        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
-    }
-    loc->scope = scope;
-    return ADB_OK;
-}
-
-/* Installs, once, the lists an earlier process left in the file where this
- * one has none.  A file that is not right in every part is ignored whole
- * (a debug line says why): the locator then starts from DNS. */
-static void read_file(adb_locator *loc)
-{
-    adb_dc_cache_entry *v = NULL;
-    json_t *data = NULL, *entries, *j;
-    adb_error e = { 0 };
-    time_t now = time(NULL);
-    size_t n = 0, i;
-    adb_code rc;
-
-    if ((rc = adb_statecache_read(loc->file, "dcs", loc->scope, now, &data, NULL, NULL, &e)) != ADB_OK) {
-        if (rc != ADB_E_NOT_FOUND)
-            adb_statecache_log_ignored(loc->log, loc->file, &e);
-        return;
-    }
-    entries = json_object_get(data, "entries");
-    if (json_object_size(data) != 1 || !json_is_array(entries) || json_array_size(entries) > MAX_FILE_ENTRIES) {
-        adb_error_set(&e, ADB_E_PROTOCOL, "DC cache: expected {\"entries\": [...]}");
-        goto ignored;
-    }
-    if ((v = calloc(json_array_size(entries) + 1, sizeof *v)) == NULL)
-        goto out;
-    json_array_foreach(entries, i, j) {
-        if (adb_dc_cache_entry_from_json(j, &v[i], &e) != ADB_OK)
-            goto ignored;
-        n++;
-    }
-    pthread_mutex_lock(&loc->mu);
-    int64_t mono = adb_mono_ms();
-    for (i = 0; i < n; i++) {
-        dom *d = find(loc, v[i].list.domain);
-        int k = v[i].gc ? 1 : 0;
-        if (d == NULL || v[i].expires <= now || (d->cache[k].dcs != NULL && d->expires[k] > mono))
-            continue;
-        adb_dc_list_free(&d->cache[k]);
-        d->cache[k] = v[i].list;
-        d->cache[k].from_cache = true;
-        d->expires[k] = mono + (int64_t)(v[i].expires - now) * 1000;
-        memset(&v[i].list, 0, sizeof v[i].list);   /* moved */
-    }
-    pthread_mutex_unlock(&loc->mu);
-    goto out;
-ignored:
-    adb_statecache_log_ignored(loc->log, loc->file, &e);
-out:
-    for (i = 0; v != NULL && i < n; i++)
-        adb_dc_list_free(&v[i].list);
-    free(v);
-    json_decref(data);
-}
-
-/* Writes every list this process holds that has time left (fresh ones and
- * remembered ones), for the next process. */
-static void write_file(adb_locator *loc)
-{
-    json_t *entries = json_array();
-    adb_error e = { 0 };
-    time_t now = time(NULL), latest = now + 1;
-    bool ok = entries != NULL;
-
-    pthread_mutex_lock(&loc->mu);
-    int64_t mono = adb_mono_ms();
-    for (size_t i = 0; ok && i < loc->n; i++)
-        for (int k = 0; k < 2; k++) {
-            const dom *d = &loc->doms[i];
-            adb_dc_cache_entry ce = { .gc = k == 1, .list = d->cache[k] };
-            if (d->cache[k].dcs == NULL || d->cache[k].n == 0 || d->expires[k] <= mono + 1000)
-                continue;
-            ce.expires = now + (time_t)((d->expires[k] - mono) / 1000);
-            if (ce.expires > now + ADB_STATECACHE_MAX_TTL_S)
-                ce.expires = now + ADB_STATECACHE_MAX_TTL_S;
-            if (ce.expires > latest)
-                latest = ce.expires;
-            ok &= json_array_append_new(entries, adb_dc_cache_entry_to_json(&ce)) == 0;
-        }
-    pthread_mutex_unlock(&loc->mu);
-    if (!ok) {
-        json_decref(entries);
-        return;
-    }
-    if (adb_statecache_write(loc->file, "dcs", loc->scope, now, latest, json_pack("{s:o}", "entries", entries), &e)
-        != ADB_OK)
-        adb_log(loc->log, ADB_LOG_DEBUG, "state_cache_unwritten", "file=%s error=%s", V(loc->file), V(e.message));
 }
 
 /* "Use for subscriptions" of d, as its owner says now. */
@@ -269,7 +119,7 @@ static void drop_hint(dom *d, const char *host)
 static void set_health(adb_locator *loc, const char *domain, const char *host, bool up)
 {
     pthread_mutex_lock(&loc->mu);
-    dom *d = find(loc, domain);
+    dom *d = locator_find(loc, domain);
     health *h = d != NULL ? health_of(d, host) : NULL;
     if (h != NULL) {
         if (up) {
@@ -366,62 +216,78 @@ static bool usable(const adb_dc_list *l)
     return false;
 }
 
-/* Candidate DCs: the pinned list, else the SRV records of name. */
+/* One address to ping, of list->dcs[dc]. */
+typedef struct target {
+    size_t dc;
+    char addr[64];
+} target;
+
+/* Candidate DCs: the pinned list, else the SRV records of name; every
+ * address of each (A, then AAAA) in *t, in the DCs' order. */
 static adb_code candidates(adb_locator *loc, const adb_domain_config *cfg, const char *srv_name,
-                           const adb_dns_options *dns, adb_dc_list *out, uint32_t *ttl, adb_error *err)
+                           const adb_dns_options *dns, adb_dc_list *out, target **t, size_t *nt, uint32_t *ttl,
+                           adb_error *err)
 {
+    bool pinned = cfg->n_dcs > 0 && srv_name[1] == 'l';      /* pinned DCs (not for _gc) */
+    adb_srv_result srv = { 0 };
+    size_t n = pinned ? cfg->n_dcs : 0;
     adb_code code;
 
-    if (cfg->n_dcs > 0 && srv_name[1] == 'l') {     /* pinned DCs (not for _gc) */
-        if ((out->dcs = calloc(cfg->n_dcs, sizeof *out->dcs)) == NULL)
-            return adb_error_set(err, ADB_E_NOMEM, "out of memory");
-        for (size_t i = 0; i < cfg->n_dcs; i++) {
-            adb_dc *dc = &out->dcs[out->n++];
-            snprintf(dc->host, sizeof dc->host, "%s", cfg->dcs[i]);
-            dc->ldap_port = 389;
-            dc->rtt_us = -1;
-            dc->state = ADB_DC_UNTRIED;
-            adb_error aerr = { 0 };
-            if (adb_dns_addr(dns, dc->host, dc->address, &aerr) != ADB_OK)
-                adb_log(loc->log, ADB_LOG_WARN, "dc_unresolved", "domain=%s host=%s error=%s",
-                        V(cfg->name), V(dc->host), V(aerr.message));
-        }
-        *ttl = PINNED_TTL;
-        return ADB_OK;
+    *ttl = PINNED_TTL;
+    if (!pinned) {
+        if ((code = adb_dns_srv(dns, srv_name, &srv, err)) != ADB_OK)
+            return code;
+        n = srv.n;
+        *ttl = srv.ttl;
     }
-    adb_srv_result srv;
-    if ((code = adb_dns_srv(dns, srv_name, &srv, err)) != ADB_OK)
-        return code;
-    if ((out->dcs = calloc(srv.n ? srv.n : 1, sizeof *out->dcs)) == NULL) {
+    out->dcs = calloc(n ? n : 1, sizeof *out->dcs);
+    *t = calloc(n * ADB_DNS_MAX_ADDRS + 1, sizeof **t);
+    if (out->dcs == NULL || *t == NULL) {
         adb_srv_result_free(&srv);
         return adb_error_set(err, ADB_E_NOMEM, "out of memory");
     }
-    for (size_t i = 0; i < srv.n; i++) {
+    for (size_t i = 0; i < n; i++) {
         adb_dc *dc = &out->dcs[out->n++];
-        snprintf(dc->host, sizeof dc->host, "%s", srv.targets[i].host);
-        if (srv.targets[i].n_addrs > 0)
-            snprintf(dc->address, sizeof dc->address, "%s", srv.targets[i].addrs[0]);
-        else
-            adb_log(loc->log, ADB_LOG_WARN, "dc_unresolved", "srv=%s host=%s", V(srv_name),
-                    V(dc->host));
-        dc->ldap_port = srv.targets[i].port;
+        char addrs[ADB_DNS_MAX_ADDRS][46];
+        size_t na = 0;
+        adb_error aerr = { 0 };
+        snprintf(dc->host, sizeof dc->host, "%s", pinned ? cfg->dcs[i] : srv.targets[i].host);
+        dc->ldap_port = pinned ? 389 : srv.targets[i].port;
         dc->rtt_us = -1;
         dc->state = ADB_DC_UNTRIED;
+        if (pinned) {
+            if (adb_dns_addrs(dns, dc->host, addrs, &na, &aerr) != ADB_OK)
+                na = 0;
+        } else {
+            memcpy(addrs, srv.targets[i].addrs, sizeof addrs);
+            na = srv.targets[i].n_addrs;
+            snprintf(aerr.message, sizeof aerr.message, "%s has no A or AAAA record", dc->host);
+        }
+        if (na == 0)
+            adb_log(loc->log, ADB_LOG_WARN, "dc_unresolved", "srv=%s host=%s error=%s", V(srv_name), V(dc->host),
+                    V(aerr.message));
+        for (size_t k = 0; k < na; k++) {
+            (*t)[*nt].dc = i;
+            memcpy((*t)[(*nt)++].addr, addrs[k], sizeof addrs[k]);
+        }
+        if (na > 0)
+            snprintf(dc->address, sizeof dc->address, "%s", addrs[0]);
     }
-    *ttl = srv.ttl;
     adb_srv_result_free(&srv);
     return ADB_OK;
 }
 
 /* Hosts of the site-specific SRV records, to mark DCs of the client's site. */
-static void mark_site(adb_locator *loc, const char *domain, const char *site, const adb_dns_options *dns,
-                      adb_dc_list *list)
+static void mark_site(adb_locator *loc, int kind, const char *site, const adb_dns_options *dns, adb_dc_list *list)
 {
     char name[600];
     adb_srv_result srv;
     adb_error err = { 0 };
 
-    snprintf(name, sizeof name, "_ldap._tcp.%s._sites.dc._msdcs.%s", site, domain);
+    if (kind == 1)
+        snprintf(name, sizeof name, "_gc._tcp.%s._sites.%s", site, list->forest);
+    else
+        snprintf(name, sizeof name, "_ldap._tcp.%s._sites.dc._msdcs.%s", site, list->domain);
     if (adb_dns_srv(dns, name, &srv, &err) != ADB_OK) {
         adb_log(loc->log, ADB_LOG_DEBUG, "site_srv_failed", "query=%s error=%s", V(name),
                 V(err.message));
@@ -434,52 +300,93 @@ static void mark_site(adb_locator *loc, const char *domain, const char *site, co
     adb_srv_result_free(&srv);
 }
 
-adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags flags,
-                         const adb_locator_options *opts, adb_dc_list *out, adb_error *err)
+/* A good answer: a directory server with LDAP, and a global catalog when
+ * GCs are looked for. */
+static bool good_answer(const adb_netlogon *nl, void *ctx)
 {
-    int kind = (flags & ADB_LOCATE_GC) ? 1 : 0;
+    uint32_t need = ADB_DS_DS | ADB_DS_LDAP | (*(const int *)ctx == 1 ? ADB_DS_GC : 0);
+    return (nl->flags & need) == need;
+}
+
+/* Pings the targets t[] that want[] selects, in order, on MS-DISO's
+ * schedule until the first good answer, and writes what each DC said into
+ * list (and the health records).  Returns how many DCs answered well;
+ * failures are appended to tried. */
+static size_t ping_round(adb_locator *loc, const char *domain, int kind, adb_dc_list *list, const target *t,
+                         size_t nt, const bool *want, int first_ms, char *tried, size_t tried_size)
+{
+    adb_cldap_ping *pings = calloc(nt ? nt : 1, sizeof *pings);
+    size_t *of = calloc(nt ? nt : 1, sizeof *of), np = 0, won, good = 0;
+    bool *failed = calloc(list->n ? list->n : 1, sizeof *failed);
+    adb_error err = { 0 };
+
+    for (size_t i = 0; pings != NULL && of != NULL && i < nt; i++)
+        if (want[t[i].dc]) {
+            pings[np].address = t[i].addr;
+            pings[np].port = 0;
+            of[np++] = i;
+        }
+    if (pings == NULL || of == NULL || failed == NULL
+        || adb_cldap_search(pings, np, domain, first_ms, good_answer, &kind, &won, &err) != ADB_OK)
+        np = 0;
+    pthread_mutex_lock(&loc->mu);
+    loc->stats.pings += np;
+    pthread_mutex_unlock(&loc->mu);
+    for (size_t k = 0; k < np; k++) {
+        adb_dc *dc = &list->dcs[t[of[k]].dc];
+        const adb_netlogon *nl = &pings[k].reply;
+        if (!pings[k].settled || dc->state == ADB_DC_UP)
+            continue;
+        if (pings[k].code != ADB_OK) {
+            failed[t[of[k]].dc] = true;
+            adb_log(loc->log, ADB_LOG_WARN, "ping_failed", "domain=%s host=%s error=%s", V(domain), V(dc->host),
+                    V(pings[k].error));
+            size_t off = strlen(tried);
+            if (off < tried_size)
+                snprintf(tried + off, tried_size - off, "%s%s (%s)", off ? "; " : "", dc->host, pings[k].error);
+            continue;
+        }
+        bool ok = good_answer(nl, &kind);
+        good += ok;
+        dc->state = ok ? ADB_DC_UP : ADB_DC_DOWN;      /* answered, but cannot serve this kind */
+        dc->rtt_us = pings[k].rtt_us;
+        dc->flags = nl->flags;
+        snprintf(dc->address, sizeof dc->address, "%s", pings[k].address);
+        snprintf(dc->site, sizeof dc->site, "%s", nl->dc_site);
+        if (k == won && nl->client_site[0] != '\0')
+            snprintf(list->client_site, sizeof list->client_site, "%s", nl->client_site);
+        if (k == won && kind == 0 && nl->forest[0] != '\0')
+            snprintf(list->forest, sizeof list->forest, "%s", nl->forest);
+        adb_locator_mark_up(loc, domain, dc->host);
+    }
+    /* A DC is down when every address pinged failed and none answered. */
+    for (size_t i = 0; failed != NULL && i < list->n; i++)
+        if (failed[i] && list->dcs[i].state != ADB_DC_UP) {
+            list->dcs[i].state = ADB_DC_DOWN;
+            adb_locator_mark_down(loc, domain, list->dcs[i].host);
+        }
+    free(pings);
+    free(of);
+    free(failed);
+    return good;
+}
+
+/* DNS, then pings until the first good answer; then, as DsGetDcName, the
+ * DCs of the client's site that answer decides the order. */
+static adb_code refresh(adb_locator *loc, dom *d, int kind, const char *site, const adb_locator_options *opts,
+                        adb_dc_list *out, uint32_t *ttl, adb_error *err)
+{
+    const adb_domain_config *cfg = d->cfg;
+    const char *domain = cfg->name;
     adb_dns_options dns = { .servers = (const char *const *)loc->cfg->dns_servers,
                             .n_servers = loc->cfg->n_dns_servers,
                             .timeout_ms = opts != NULL ? opts->dns_timeout_ms : 0 };
-    int ping_ms = opts != NULL && opts->ping_timeout_ms > 0 ? opts->ping_timeout_ms : 1000;
+    int first_ms = opts != NULL ? opts->ping_timeout_ms : 0;
     adb_dc_list list = { 0 };
-    uint32_t ttl = PINNED_TTL;
-    char srv_name[600], forest[256];
+    target *t = NULL;
+    size_t nt = 0, answered;
+    char srv_name[600], forest[256], tried[1024] = "";
     adb_code code;
-
-    memset(out, 0, sizeof *out);
-    dom *d = find(loc, domain);
-    if (d == NULL || !enabled(loc, d))
-        return adb_error_set(err, ADB_E_DOMAIN_NOT_ENABLED,
-                             d == NULL ? "domain %s is not in the configuration; the bridge talks only to DCs of "
-                                         "domains configured and marked \"use for subscriptions\""
-                                       : "domain %s is not marked \"use for subscriptions\"; enable it (adbridge "
-                                         "domain enable) to let the bridge contact its DCs",
-                             domain);
-    const adb_domain_config *cfg = d->cfg;
-    const char *site = opts != NULL && opts->site != NULL ? opts->site : cfg->site;
-    if (loc->file != NULL && !(flags & ADB_LOCATE_FORCE)) {
-        pthread_mutex_lock(&loc->mu);
-        bool first = !loc->file_read;
-        loc->file_read = true;
-        pthread_mutex_unlock(&loc->mu);
-        if (first)
-            read_file(loc);
-    }
-    int64_t now = adb_mono_ms();
-    pthread_mutex_lock(&loc->mu);
-    if (!(flags & ADB_LOCATE_FORCE) && site == cfg->site && d->cache[kind].dcs != NULL && d->expires[kind] > now) {
-        code = copy_list(&d->cache[kind], out, err);
-        if (code == ADB_OK)
-            apply_health(d, out, now);
-        bool ok = code != ADB_OK || usable(out);
-        pthread_mutex_unlock(&loc->mu);
-        if (ok)
-            return code;
-        adb_dc_list_free(out);           /* every cached DC is down: look again */
-    } else {
-        pthread_mutex_unlock(&loc->mu);
-    }
 
     /* GCs are found in the forest root's DNS: learn the forest first. */
     snprintf(forest, sizeof forest, "%s", domain);
@@ -494,94 +401,218 @@ adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags 
     } else {
         snprintf(srv_name, sizeof srv_name, "_ldap._tcp.dc._msdcs.%s", domain);
     }
-    if ((code = candidates(loc, cfg, srv_name, &dns, &list, &ttl, err)) != ADB_OK)
+    if ((code = candidates(loc, cfg, srv_name, &dns, &list, &t, &nt, ttl, err)) != ADB_OK) {
+        adb_dc_list_free(&list);
+        free(t);
         return code;
+    }
     snprintf(list.domain, sizeof list.domain, "%s", domain);
     snprintf(list.forest, sizeof list.forest, "%s", forest);
+    bool *want = calloc(list.n ? list.n : 1, sizeof *want);
+    if (want == NULL) {
+        code = adb_error_set(err, ADB_E_NOMEM, "out of memory");
+        goto out;
+    }
 
-    /* Ping those not in backoff (all of them if every one is), in parallel. */
-    adb_cldap_ping pings[MAX_PINGS];
-    size_t idx[MAX_PINGS], n_pings = 0;
+    /* Ping those not in backoff (all of them if every one is). */
     pthread_mutex_lock(&loc->mu);
-    now = adb_mono_ms();
+    int64_t now = adb_mono_ms();
     bool all_backoff = true;
     for (size_t i = 0; i < list.n; i++)
-        if (list.dcs[i].address[0] != '\0' && !in_backoff(d, list.dcs[i].host, now))
-            all_backoff = false;
-    for (size_t i = 0; i < list.n && n_pings < MAX_PINGS; i++) {
-        if (list.dcs[i].address[0] == '\0')
-            continue;
-        if (!all_backoff && in_backoff(d, list.dcs[i].host, now)) {
+        all_backoff &= list.dcs[i].address[0] == '\0' || in_backoff(d, list.dcs[i].host, now);
+    for (size_t i = 0; i < list.n; i++) {
+        want[i] = all_backoff || !in_backoff(d, list.dcs[i].host, now);
+        if (!want[i])
             list.dcs[i].state = ADB_DC_DOWN;
-            continue;
-        }
-        memset(&pings[n_pings], 0, sizeof pings[n_pings]);
-        pings[n_pings].address = list.dcs[i].address;
-        idx[n_pings++] = i;
     }
+    loc->stats.refreshes++;
     pthread_mutex_unlock(&loc->mu);
-    if ((code = adb_cldap_ping_all(pings, n_pings, domain, ping_ms, err)) != ADB_OK) {
-        adb_dc_list_free(&list);
-        return code;
-    }
-
-    char tried[1024] = "";
-    size_t off = 0, answered = 0;
-    for (size_t k = 0; k < n_pings; k++) {
-        adb_dc *dc = &list.dcs[idx[k]];
-        const adb_netlogon *nl = &pings[k].reply;
-        if (pings[k].code != ADB_OK) {
-            dc->state = ADB_DC_DOWN;
-            adb_log(loc->log, ADB_LOG_WARN, "ping_failed", "domain=%s host=%s error=%s", V(domain),
-                    V(dc->host), V(pings[k].error));
-            if (off < sizeof tried)
-                off += (size_t)snprintf(tried + off, sizeof tried - off, "%s%s (%s)", off ? "; " : "", dc->host,
-                                        pings[k].error);
-            adb_locator_mark_down(loc, domain, dc->host);
-            continue;
-        }
-        answered++;
-        dc->state = ADB_DC_UP;
-        dc->rtt_us = pings[k].rtt_us;
-        dc->flags = nl->flags;
-        snprintf(dc->site, sizeof dc->site, "%s", nl->dc_site);
-        if (list.client_site[0] == '\0' && nl->client_site[0] != '\0')
-            snprintf(list.client_site, sizeof list.client_site, "%s", nl->client_site);
-        if (kind == 0 && nl->forest[0] != '\0')
-            snprintf(list.forest, sizeof list.forest, "%s", nl->forest);
-        adb_locator_mark_up(loc, domain, dc->host);
+    answered = ping_round(loc, domain, kind, &list, t, nt, want, first_ms, tried, sizeof tried);
+    if (answered == 0) {
+        code = adb_error_set(err, ADB_E_DC_UNAVAILABLE, "no domain controller of %s answered (%s): %s", domain,
+                             srv_name, list.n == 0 ? "DNS lists none" : tried[0] ? tried : "none has an address");
+        goto out;
     }
     if (site != NULL)
         snprintf(list.client_site, sizeof list.client_site, "%s", site);
-    if (answered == 0) {
-        code = adb_error_set(err, ADB_E_DC_UNAVAILABLE, "no domain controller of %s answered (%s): %s", domain,
-                             srv_name, list.n == 0 ? "DNS lists none" : off ? tried : "none has an address");
-        adb_dc_list_free(&list);
-        return code;
-    }
+    bool site_up = false;
     for (size_t i = 0; i < list.n; i++)
         if (list.client_site[0] != '\0' && strcasecmp(list.dcs[i].site, list.client_site) == 0)
             list.dcs[i].in_client_site = true;
-    if (list.client_site[0] != '\0' && kind == 0 && cfg->n_dcs == 0)
-        mark_site(loc, domain, list.client_site, &dns, &list);
+    if (list.client_site[0] != '\0' && (kind == 1 || cfg->n_dcs == 0))
+        mark_site(loc, kind, list.client_site, &dns, &list);
+    /* The winner is not of the client's site: ping the site's DCs not heard yet. */
+    for (size_t i = 0; i < list.n; i++) {
+        site_up |= list.dcs[i].in_client_site && list.dcs[i].state == ADB_DC_UP;
+        want[i] = list.dcs[i].in_client_site && list.dcs[i].state == ADB_DC_UNTRIED;
+    }
+    if (!site_up)
+        answered += ping_round(loc, domain, kind, &list, t, nt, want, first_ms, tried, sizeof tried);
     apply_health(d, &list, adb_mono_ms());
+    adb_log(loc->log, ADB_LOG_DEBUG, "located", "domain=%s kind=%s dcs=%zu answered=%zu client_site=%s first=%s",
+            V(domain), kind ? "gc" : "dc", list.n, answered, V(list.client_site), V(list.dcs[0].host));
+    *out = list;
+    list.dcs = NULL;
+out:
+    adb_dc_list_free(&list);
+    free(want);
+    free(t);
+    return code;
+}
 
-    /* Cache it (only what was found without a one-off site override). */
+/* DCs of d's cached list whose backoff ran out (failures, retry time past). */
+static bool due(dom *d, const adb_dc_list *l, int64_t now, bool *want)
+{
+    bool any = false;
+    for (size_t i = 0; i < l->n; i++) {
+        want[i] = false;
+        for (size_t k = 0; k < d->n_health; k++)
+            if (strcasecmp(d->health[k].host, l->dcs[i].host) == 0)
+                want[i] = d->health[k].fails > 0 && d->health[k].retry_at <= now;
+        any |= want[i];
+    }
+    return any;
+}
+
+/* Pings the DCs of cache[kind] that are due (the caller holds the entry's
+ * busy flag) and writes what they say back into the cache: a DC that
+ * answers again is up and, of the client's site, first again. */
+static void reprobe(adb_locator *loc, dom *d, int kind, const adb_locator_options *opts)
+{
+    adb_dc_list l = { 0 };
+    target *t = NULL;
+    bool *want = NULL;
+    size_t nt = 0;
+    char tried[1024] = "";
+
     pthread_mutex_lock(&loc->mu);
-    bool cached = false;
-    if (site == cfg->site) {
-        adb_dc_list_free(&d->cache[kind]);
-        if ((cached = copy_list(&list, &d->cache[kind], NULL) == ADB_OK))
-            d->expires[kind] = adb_mono_ms() + (int64_t)ttl * 1000;
+    bool ok = copy_list(&d->cache[kind], &l, NULL) == ADB_OK
+              && (want = calloc(l.n ? l.n : 1, sizeof *want)) != NULL
+              && (t = calloc(l.n ? l.n : 1, sizeof *t)) != NULL && due(d, &l, adb_mono_ms(), want);
+    loc->stats.reprobes += ok;
+    pthread_mutex_unlock(&loc->mu);
+    for (size_t i = 0; ok && i < l.n; i++)
+        if (l.dcs[i].address[0] != '\0') {
+            t[nt].dc = i;
+            snprintf(t[nt++].addr, sizeof t->addr, "%s", l.dcs[i].address);
+        }
+    if (ok && ping_round(loc, d->cfg->name, kind, &l, t, nt, want, opts != NULL ? opts->ping_timeout_ms : 0, tried,
+                         sizeof tried) > 0) {
+        pthread_mutex_lock(&loc->mu);
+        for (size_t i = 0; i < l.n; i++)
+            for (size_t k = 0; want[i] && l.dcs[i].state == ADB_DC_UP && k < d->cache[kind].n; k++)
+                if (strcasecmp(d->cache[kind].dcs[k].host, l.dcs[i].host) == 0) {
+                    bool in_site = d->cache[kind].dcs[k].in_client_site;
+                    d->cache[kind].dcs[k] = l.dcs[i];
+                    d->cache[kind].dcs[k].in_client_site = in_site;
+                }
+        pthread_mutex_unlock(&loc->mu);
+    }
+    adb_dc_list_free(&l);
+    free(want);
+    free(t);
+}
+
+adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags flags,
+                         const adb_locator_options *opts, adb_dc_list *out, adb_error *err)
+{
+    int kind = (flags & ADB_LOCATE_GC) ? 1 : 0;
+    uint32_t ttl = PINNED_TTL;
+    adb_code code;
+
+    memset(out, 0, sizeof *out);
+    dom *d = locator_find(loc, domain);
+    if (d == NULL || !enabled(loc, d))
+        return adb_error_set(err, ADB_E_DOMAIN_NOT_ENABLED,
+                             d == NULL ? "domain %s is not in the configuration; the bridge talks only to DCs of "
+                                         "domains configured and marked \"use for subscriptions\""
+                                       : "domain %s is not marked \"use for subscriptions\"; enable it (adbridge "
+                                         "domain enable) to let the bridge contact its DCs",
+                             domain);
+    const adb_domain_config *cfg = d->cfg;
+    const char *site = opts != NULL && opts->site != NULL ? opts->site : cfg->site;
+    if (site != cfg->site)                   /* a one-off site: neither cached nor shared */
+        return refresh(loc, d, kind, site, opts, out, &ttl, err);
+    if (loc->file != NULL && !(flags & ADB_LOCATE_FORCE)) {
+        pthread_mutex_lock(&loc->mu);
+        bool first = !loc->file_read;
+        loc->file_read = true;
+        pthread_mutex_unlock(&loc->mu);
+        if (first)
+            locator_read_file(loc);
+    }
+
+    /* One refresh (or re-probe) of an entry at a time: callers that find it
+     * stale while one runs wait for its result instead of starting theirs. */
+    bool waited = false;
+    pthread_mutex_lock(&loc->mu);
+    for (;;) {
+        int64_t now = adb_mono_ms();
+        int max_age = opts != NULL ? opts->max_age_ms : 0;
+        bool fresh = d->cache[kind].dcs != NULL
+                     && ((d->expires[kind] > now && (max_age <= 0 || now - d->born[kind] < max_age)) || waited);
+        if (fresh && (waited || !(flags & ADB_LOCATE_FORCE))) {
+            if ((code = copy_list(&d->cache[kind], out, err)) != ADB_OK)
+                break;
+            apply_health(d, out, now);
+            bool *want = calloc(out->n ? out->n : 1, sizeof *want);
+            bool probe = want != NULL && !d->busy[kind] && due(d, out, now, want);
+            free(want);
+            if (usable(out) && probe) {          /* this caller re-probes; the others go on */
+                d->busy[kind] = true;
+                pthread_mutex_unlock(&loc->mu);
+                reprobe(loc, d, kind, opts);
+                pthread_mutex_lock(&loc->mu);
+                d->busy[kind] = false;
+                pthread_cond_broadcast(&loc->done);
+                adb_dc_list_free(out);
+                if ((code = copy_list(&d->cache[kind], out, err)) == ADB_OK)
+                    apply_health(d, out, adb_mono_ms());
+                break;
+            }
+            if (usable(out))
+                break;
+            adb_dc_list_free(out);             /* every cached DC is down: look again */
+        }
+        if (waited && d->busy_code[kind] != ADB_OK) {    /* the refresh waited for failed */
+            code = adb_error_set(err, d->busy_code[kind], "%s", d->busy_msg[kind]);
+            break;
+        }
+        if (d->busy[kind]) {
+            unsigned long gen = d->refreshed[kind];
+            while (d->busy[kind])
+                pthread_cond_wait(&loc->done, &loc->mu);
+            waited = d->refreshed[kind] != gen;   /* a refresh ended, not a re-probe */
+            continue;
+        }
+        d->busy[kind] = true;
+        pthread_mutex_unlock(&loc->mu);
+        adb_error e = { 0 };
+        adb_dc_list list = { 0 };
+        code = refresh(loc, d, kind, site, opts, &list, &ttl, &e);
+        pthread_mutex_lock(&loc->mu);
+        if (code == ADB_OK) {
+            adb_dc_list_free(&d->cache[kind]);
+            if (copy_list(&list, &d->cache[kind], NULL) == ADB_OK) {
+                d->born[kind] = adb_mono_ms();
+                d->expires[kind] = d->born[kind] + (int64_t)ttl * 1000;
+            }
+        }
+        d->busy_code[kind] = code;
+        d->refreshed[kind]++;
+        snprintf(d->busy_msg[kind], sizeof d->busy_msg[kind], "%s", e.message);
+        d->busy[kind] = false;
+        pthread_cond_broadcast(&loc->done);
+        pthread_mutex_unlock(&loc->mu);
+        if (code == ADB_OK && loc->file != NULL)
+            locator_write_file(loc);
+        if (code != ADB_OK)
+            adb_error_set(err, code, "%s", e.message);
+        *out = list;
+        return code;
     }
     pthread_mutex_unlock(&loc->mu);
-    if (cached && loc->file != NULL)
-        write_file(loc);
-    adb_log(loc->log, ADB_LOG_DEBUG, "located", "domain=%s kind=%s dcs=%zu answered=%zu client_site=%s first=%s",
-            V(domain), kind ? "gc" : "dc", list.n, answered, V(list.client_site),
-            V(list.dcs[0].host));
-    *out = list;
-    return ADB_OK;
+    return code;
 }
 
 static void health_row(adb_dc_health *row, const dom *d, bool on, const char *host, adb_dc_state state,
@@ -636,4 +667,26 @@ size_t adb_locator_health(adb_locator *loc, adb_dc_health *out, size_t max)
     }
     pthread_mutex_unlock(&loc->mu);
     return n;
+}
+
+void adb_locator_stats_get(adb_locator *loc, adb_locator_stats *out)
+{
+    pthread_mutex_lock(&loc->mu);
+    *out = loc->stats;
+    pthread_mutex_unlock(&loc->mu);
+}
+
+bool adb_locator_prefers_other(adb_locator *loc, const char *domain, adb_locate_flags flags, const char *host)
+{
+    adb_dc_list l;
+    adb_error e = { 0 };
+    bool other = true;                  /* host is not in the list at all */
+
+    if (adb_locator_get(loc, domain, flags & ~ADB_LOCATE_FORCE, NULL, &l, &e) != ADB_OK)
+        return false;                   /* nothing better known */
+    for (size_t i = 0; i < l.n; i++)
+        if (strcasecmp(l.dcs[i].host, host) == 0)
+            other = rank(&l.dcs[i]) > rank(&l.dcs[0]);
+    adb_dc_list_free(&l);
+    return other;
 }

@@ -19,6 +19,8 @@
         "groupType"
 static const char *const full_attrs[] = { ATTRS_COMMON, "msDS-User-Account-Control-Computed", NULL };
 static const char *const list_attrs[] = { ATTRS_COMMON, NULL };
+static const char *const names_attrs[] = { "objectClass", "objectSid", "objectGUID", "sAMAccountName", "groupType",
+                                           NULL };
 
 /* FILETIME of 1970-01-01 and the "never" value of accountExpires. */
 #define FILETIME_UNIX_EPOCH INT64_C(116444736000000000)
@@ -26,7 +28,12 @@ static const char *const list_attrs[] = { ATTRS_COMMON, NULL };
 
 const char *const *adb_object_attrs(adb_attr_set set)
 {
-    return set == ADB_ATTRS_LIST ? list_attrs : full_attrs;
+    switch (set) {
+    case ADB_ATTRS_LIST: return list_attrs;
+    case ADB_ATTRS_NAMES: return names_attrs;
+    case ADB_ATTRS_FULL: break;
+    }
+    return full_attrs;
 }
 
 const char *adb_object_kind_name(adb_object_kind kind)
@@ -409,6 +416,28 @@ json_t *adb_object_to_json(const adb_object *o)
     return j;
 }
 
+/* The JSON keys in the order of the ADB_FIELD_* bits. */
+static const char *const field_names[] = { "kind", "sid", "guid", "dn", "sam_account_name", "upn", "display_name",
+                                           "given_name", "surname", "mail", "domain", "forest", "account", "group" };
+
+unsigned adb_object_field(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < sizeof field_names / sizeof *field_names; i++)
+        if (strcmp(name, field_names[i]) == 0)
+            return 1u << i;
+    return 0;
+}
+
+json_t *adb_object_to_json_fields(const adb_object *o, unsigned fields)
+{
+    json_t *j = adb_object_to_json(o);
+
+    for (size_t i = 0; j != NULL && fields != 0 && i < sizeof field_names / sizeof *field_names; i++)
+        if (!(fields & (1u << i)))
+            json_object_del(j, field_names[i]);
+    return j;
+}
+
 adb_code adb_object_list_add(adb_object_list *l, adb_object *o, adb_error *err)
 {
     if (l->n == l->cap) {
@@ -445,9 +474,14 @@ void adb_object_list_clear(adb_object_list *l)
 
 json_t *adb_object_list_to_json(const adb_object_list *l)
 {
+    return adb_object_list_to_json_fields(l, 0);
+}
+
+json_t *adb_object_list_to_json_fields(const adb_object_list *l, unsigned fields)
+{
     json_t *a = json_array();
 
     for (size_t i = 0; a != NULL && i < l->n; i++)
-        json_array_append_new(a, adb_object_to_json(l->items[i]));
+        json_array_append_new(a, adb_object_to_json_fields(l->items[i], fields));
     return a;
 }

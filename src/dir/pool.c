@@ -250,7 +250,8 @@ adb_code adb_pool_acquire(adb_pool *p, const char *domain, adb_pool_kind kind,
 void adb_pool_release(adb_pool *p, adb_ldap_conn *c)
 {
     char domain[256] = "", host[256] = "";
-    bool broken = false;
+    bool broken = false, kept = false, fallback = false;
+    adb_pool_kind kind = ADB_POOL_DC;
 
     if (c == NULL)
         return;
@@ -260,13 +261,16 @@ void adb_pool_release(adb_pool *p, adb_ldap_conn *c)
         if (s->c != c)
             continue;
         broken = adb_ldap_broken(c);
+        snprintf(domain, sizeof domain, "%s", s->domain);
+        snprintf(host, sizeof host, "%s", s->host);
+        kind = s->kind;
+        fallback = s->kind != ADB_POOL_PDC || !s->pdc;   /* a PDC connection on the PDC stays */
         if (broken || time(NULL) - s->created > p->o.max_idle_s) {
-            snprintf(domain, sizeof domain, "%s", s->domain);
-            snprintf(host, sizeof host, "%s", s->host);
             adb_ldap_close(c);
             remove_slot(p, i);
         } else {
             s->in_use = false;
+            kept = true;
         }
         break;
     }
@@ -284,6 +288,23 @@ void adb_pool_release(adb_pool *p, adb_ldap_conn *c)
     if (broken) {
         adb_locator_mark_down(p->loc, domain, host);
         adb_log(p->log, ADB_LOG_WARN, "dc_down", "domain=%s dc=%s reason=connection_lost", domain, host);
+    }
+    /* A better DC answers again (a DC of the client's site that was down):
+     * let go of this one, so the next acquire connects there. */
+    if (kept && fallback
+        && adb_locator_prefers_other(p->loc, domain, kind == ADB_POOL_GC ? ADB_LOCATE_GC : ADB_LOCATE_DEFAULT, host)) {
+        bool closed = false;
+        pthread_mutex_lock(&p->mu);
+        for (size_t i = 0; i < p->n && !closed; i++)
+            if (p->slots[i].c == c && !p->slots[i].in_use) {
+                adb_ldap_close(c);
+                remove_slot(p, i);
+                closed = true;
+            }
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (closed)
+            adb_log(p->log, ADB_LOG_INFO, "dc_return", "domain=%s left=%s", domain, host);
     }
 }
 

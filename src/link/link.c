@@ -175,7 +175,7 @@ const adb_link_request *adb_link_job_request(const adb_link_job *job)
     return &job->req;
 }
 
-static void wake(adb_link *l)
+void link_wake(adb_link *l)
 {
     uint64_t one = 1;
     if (write(l->wake_fd, &one, sizeof one) < 0) { /* counter full: already awake */ }
@@ -198,7 +198,7 @@ void adb_link_complete(adb_link *l, adb_link_job *job, const void *reply, size_t
         l->done_head = job;
     l->done_tail = job;
     pthread_mutex_unlock(&l->lock);
-    wake(l);
+    link_wake(l);
 }
 
 /* ---- the link thread ---- */
@@ -264,6 +264,14 @@ static void drain_done(adb_link *l)
         } else if (!j->answered) {
             link_give_back(l, j);
             link_job_end(l, j);
+        } else if (link_lock_expired(j)) {
+            /* The broker's lock is gone: the request is another receiver's now. */
+            char idq[2 * MSGID_TEXT_MAX];
+            link_log_field(idq, sizeof idq, j->msgid);
+            adb_log(l->log, ADB_LOG_WARN, "reply_dropped", "reason=lock_expired message_id=%s late_ms=%lld", idq,
+                    (long long)(adb_wall_ms() - j->lock_until_ms));
+            link_give_back(l, j);
+            link_job_end(l, j);
         } else {
             link_send_reply(l, j);
         }
@@ -277,6 +285,7 @@ static void handle_event(adb_link *l, pn_event_t *e)
 {
     pn_link_t *lk;
     sender_entry *s;
+    forest_rcv *f;
     char text[ADB_ERROR_MESSAGE_MAX];
     char addrq[2 * ADDRESS_MAX];
 
@@ -286,7 +295,11 @@ static void handle_event(adb_link *l, pn_event_t *e)
         break;
     case PN_LINK_REMOTE_OPEN:
         lk = pn_event_link(e);
-        if (lk == l->receiver) {
+        if ((f = link_forest_of(l, lk, NULL)) != NULL) {
+            /* A refused source: its detach follows with the reason. */
+            if (pn_terminus_get_address(pn_link_remote_source(lk)) != NULL)
+                link_forest_opened(l, f);
+        } else if (lk == l->receiver) {
             if (pn_terminus_get_address(pn_link_remote_source(lk)) == NULL) {
                 /* The broker refuses the source; its detach follows with the reason. */
                 break;
@@ -320,6 +333,8 @@ static void handle_event(adb_link *l, pn_event_t *e)
             link_log_field(addrq, sizeof addrq, s->address);
             adb_log(l->log, ADB_LOG_WARN, "reply_link_closed", "reply_to=%s error=\"%s\"", addrq, text);
             link_sender_failed(l, s, text[0] != '\0' ? text : "the broker detached the reply link");
+        } else if ((f = link_forest_of(l, lk, NULL)) != NULL) {
+            link_forest_failed(l, f, text[0] != '\0' ? text : "the broker detached the forest's request link");
         }
         break;
     case PN_DELIVERY: {
@@ -350,6 +365,8 @@ static void handle_event(adb_link *l, pn_event_t *e)
             link_log_field(addrq, sizeof addrq, s->address);
             adb_log(l->log, ADB_LOG_WARN, "reply_session_ended", "reply_to=%s error=\"%s\"", addrq, text);
             link_sender_failed(l, s, text[0] != '\0' ? text : "the broker ended the reply session");
+        } else if ((f = link_forest_of(l, NULL, ssn)) != NULL) {
+            link_forest_failed(l, f, text[0] != '\0' ? text : "the broker ended the forest's request session");
         }
         break;
     }
@@ -417,6 +434,8 @@ static void serve_once(adb_link *l)
         if (pn_connection_driver_finished(&l->c.driver))
             break;
         drain_done(l);
+        link_forests_sync(l);
+        link_send_status(l);
         now = adb_mono_ms();
         if (l->serving)
             link_check_reply_timeouts(l, now);
@@ -486,6 +505,7 @@ static void serve_once(adb_link *l)
     l->serving = false;
     link_release_all(l);
     link_senders_forget(l);
+    link_forests_forget(l);
     l->receiver = NULL;
     l->req_ssn = NULL;
     link_conn_destroy(&l->c);
@@ -558,7 +578,7 @@ void adb_link_stop(adb_link *l, int grace_ms)
     l->stop_requested = true;
     l->grace_ms = grace_ms < 0 ? 0 : grace_ms;
     pthread_mutex_unlock(&l->lock);
-    wake(l);
+    link_wake(l);
     pthread_join(l->thread, NULL);
     l->started = false;
 }
@@ -575,10 +595,16 @@ void adb_link_free(adb_link *l)
         link_job_free(j);
     }
     adb_secret_free(l->password);
+    free(l->status_doc);
     if (l->wake_fd >= 0)
         close(l->wake_fd);
     pthread_mutex_destroy(&l->lock);
     free(l);
+}
+
+const char *adb_link_container_id(const adb_link *l)
+{
+    return l->container_id;
 }
 
 void adb_link_state_get(adb_link *l, adb_link_state *out)

@@ -9,7 +9,8 @@
  *   link_requests.c  incoming transfers to jobs: bodies, oversize, delivery
  *                    counting, credit, settling requests
  *   link_replies.c   reply senders per address, retries, settling a request
- *                    once the broker settled its reply */
+ *                    once the broker settled its reply
+ *   link_status.c    status announcements handed in by adb_link_announce */
 #ifndef ADBRIDGE_LINK_INTERNAL_H
 #define ADBRIDGE_LINK_INTERNAL_H
 
@@ -37,6 +38,10 @@ enum {
     MSGID_TEXT_MAX = 128,
     ADDRESS_MAX = 512,             /* longest reply_to taken */
     SEEN_MAX = 1024,               /* requests given back, remembered for broker.delivery_limit */
+    MAX_FORESTS = 16,              /* per-forest receivers (link_forests.c) */
+    FOREST_NAME_MAX = 256,
+    LOCK_MARGIN_MS = 1000,         /* a broker's lock counts as gone this early: time for the reply and the
+                                    * settlement to reach it, and for clocks that differ a little */
 };
 
 typedef struct link_url {
@@ -68,10 +73,12 @@ struct adb_link_job {
     bool body_is_string;
     char msgid[MSGID_TEXT_MAX];
     uint64_t seen_key;             /* of the message id (0: none), for the delivery limit */
+    int64_t lock_until_ms;         /* x-opt-locked-until less LOCK_MARGIN_MS (Unix ms); 0: no lock */
     /* link thread only: */
     uint64_t gen;                  /* connection generation it arrived on */
     job_state state;
     pn_delivery_t *dlv;            /* the request */
+    pn_link_t *rcv;                /* the receiver it came on */
     pn_message_t *msg;             /* the request's header and properties (never its body) */
     pn_link_t *sender;             /* reply link, once sent */
     pn_delivery_t *reply_dlv;      /* the reply, until the broker settles it */
@@ -95,6 +102,17 @@ typedef struct sender_entry {
     char *address;                 /* the reply_to it serves */
     uint64_t last_use;
 } sender_entry;
+
+/* A receiver on one forest's address (link_forests.c). */
+typedef struct forest_rcv {
+    char forest[FOREST_NAME_MAX];  /* "": a free slot */
+    pn_session_t *ssn;             /* of its own: a refused attach ends only it */
+    pn_link_t *link;
+    bool wanted;                   /* in the last adb_link_set_forests */
+    bool attached;                 /* the broker attached it */
+    bool detaching;                /* no more credit; closed when no worker holds one of its requests */
+    int64_t retry_ms;              /* refused: attached again after this (adb_mono_ms) */
+} forest_rcv;
 
 /* A request this process gave back (or lost with its connection): when it
  * comes back, its deliveries go on counting from here. */
@@ -124,6 +142,12 @@ struct adb_link {
     bool stop_requested;
     int grace_ms;
     adb_link_job *done_head, *done_tail;
+    char forests_wanted[MAX_FORESTS][FOREST_NAME_MAX];   /* adb_link_set_forests */
+    size_t n_forests_wanted;
+    bool forests_changed;
+    char *status_doc;              /* the announcement to send next (adb_link_announce), or NULL */
+    size_t status_len;
+    unsigned status_ttl_ms;
 
     /* link thread only: */
     uint64_t gen;
@@ -136,6 +160,10 @@ struct adb_link {
     pn_session_t *req_ssn;
     pn_link_t *receiver;
     sender_entry senders[MAX_SENDERS];
+    forest_rcv forests[MAX_FORESTS];
+    size_t credit_turn;            /* which receiver gets the odd credit first */
+    bool forests_known;            /* adb_link_set_forests was heard (with forest_address: no credit before) */
+    size_t forest_shares;          /* most forests ever served: each keeps a share of the credit */
     uint64_t use_clock, tag_seq;
     bool serving;
     bool stopping;
@@ -157,6 +185,11 @@ struct adb_link {
         (l)->st.in_flight = (l)->outstanding;                                                                          \
         pthread_mutex_unlock(&(l)->lock);                                                                              \
     } while (0)
+
+/* ---- link.c ---- */
+
+/* Wakes the link thread (thread-safe). */
+void link_wake(adb_link *l);
 
 /* ---- link_conn.c ---- */
 
@@ -188,9 +221,21 @@ void link_release_waiting(adb_link *l);
 void link_release_all(adb_link *l);
 void link_job_end(adb_link *l, adb_link_job *j);
 void link_job_free(adb_link_job *j);
+/* The x-opt-locked-until message annotation (Azure Service Bus: the end of
+ * the peek-lock on the message, an AMQP timestamp) in a message's
+ * annotations, as Unix ms; 0 when absent, not a timestamp or not positive. */
+int64_t link_locked_until(pn_data_t *annotations);
+/* True when j came with a broker lock that is (about to be) gone: its reply
+ * would arrive after the broker handed the request to another receiver. */
+bool link_lock_expired(const adb_link_job *j);
 
 /* ---- link_replies.c ---- */
 
+/* The sender to address (a session of its own, cached per address); NULL
+ * when out of memory or every cached sender has deliveries unsettled. */
+pn_link_t *link_sender_to(adb_link *l, const char *address);
+/* Closes a link on a session of its own, and the session, and frees them. */
+void link_close_with_session(pn_link_t *lk, pn_session_t *ssn);
 void link_send_reply(adb_link *l, adb_link_job *j);
 void link_on_reply_settled(adb_link *l, pn_delivery_t *rd);
 void link_check_reply_timeouts(adb_link *l, int64_t now);
@@ -198,5 +243,30 @@ sender_entry *link_sender_of(adb_link *l, pn_link_t *lk, pn_session_t *ssn);
 void link_sender_failed(adb_link *l, sender_entry *s, const char *why);
 void link_senders_forget(adb_link *l);
 void link_reply_detach(adb_link_job *j);
+
+/* ---- link_forests.c ---- */
+
+void link_forest_address(const adb_link *l, const char *forest, char *buf, size_t size);
+forest_rcv *link_forest_of(adb_link *l, pn_link_t *lk, pn_session_t *ssn);
+/* Attaches and detaches forest receivers as adb_link_set_forests says (link thread, serving). */
+void link_forests_sync(adb_link *l);
+bool link_forest_detaching(adb_link *l, pn_link_t *lk);
+void link_forest_opened(adb_link *l, forest_rcv *f);
+void link_forest_failed(adb_link *l, forest_rcv *f, const char *why);
+/* The connection is gone: the receivers with it (attached again on the next). */
+void link_forests_forget(adb_link *l);
+/* The receivers credit goes to (the common one first); their number; in
+ * *shares how many parts the free slots are cut into (receivers that come
+ * back later keep theirs: credit given cannot be taken back). */
+size_t link_credit_receivers(adb_link *l, pn_link_t **out, size_t cap, size_t *shares);
+/* Credit still granted on detaching forest receivers. */
+int link_forests_idle_credit(adb_link *l);
+/* Gives a request back unrun: modified, undeliverable here (released for RabbitMQ before 4.0). */
+void link_hand_back(adb_link *l, pn_delivery_t *d);
+
+/* ---- link_status.c ---- */
+
+/* Sends the pending announcement, if any, while serving. */
+void link_send_status(adb_link *l);
 
 #endif

@@ -48,21 +48,26 @@ static void reply_target(const adb_link *l, const char *reply_to, char *buf, siz
         link_fmt(buf, size, "%s", reply_to);
 }
 
+void link_close_with_session(pn_link_t *lk, pn_session_t *ssn)
+{
+    if (lk != NULL && !(pn_link_state(lk) & PN_LOCAL_CLOSED))
+        pn_link_close(lk);
+    if (ssn != NULL) {
+        if (!(pn_session_state(ssn) & PN_LOCAL_CLOSED))
+            pn_session_close(ssn);
+        pn_session_free(ssn); /* proton keeps it until the end is on the wire */
+    }
+}
+
 /* Closes a reply sender and its session and frees them. */
 static void sender_drop(sender_entry *s)
 {
-    if (s->link != NULL && !(pn_link_state(s->link) & PN_LOCAL_CLOSED))
-        pn_link_close(s->link);
-    if (s->ssn != NULL) {
-        if (!(pn_session_state(s->ssn) & PN_LOCAL_CLOSED))
-            pn_session_close(s->ssn);
-        pn_session_free(s->ssn); /* proton keeps it until the end is on the wire */
-    }
+    link_close_with_session(s->link, s->ssn);
     free(s->address);
     memset(s, 0, sizeof *s);
 }
 
-static pn_link_t *reply_sender(adb_link *l, const char *address)
+pn_link_t *link_sender_to(adb_link *l, const char *address)
 {
     sender_entry *slot = NULL;
     char name[64], target[ADDRESS_MAX + 16];
@@ -125,7 +130,7 @@ void link_send_reply(adb_link *l, adb_link_job *j)
     char idq[2 * MSGID_TEXT_MAX];
 
     j->reply_attempts++;
-    if (r == NULL || (snd = reply_sender(l, pn_message_get_reply_to(j->msg))) == NULL)
+    if (r == NULL || (snd = link_sender_to(l, pn_message_get_reply_to(j->msg))) == NULL)
         goto fail;
     pn_message_set_address(r, pn_message_get_reply_to(j->msg));
     cid = pn_message_get_correlation_id(j->msg);

@@ -24,7 +24,7 @@ enum {
 
 /* Per-delivery read buffer while transfers arrive. */
 typedef struct inbuf {
-    unsigned char *data;           /* sodium_malloc'd: wiped when freed */
+    unsigned char *data;           /* adb_secmem_alloc'd (cap bytes): wiped when freed */
     size_t len, cap;
     size_t dropped;                /* bytes past max_bytes, read and dropped */
     bool oversize;
@@ -32,13 +32,21 @@ typedef struct inbuf {
 
 /* ---- jobs ---- */
 
-/* Frees a job; its body is wiped (sodium_free). */
+/* Bodies are locked memory from adb_secmem_alloc (a request may carry a
+ * password), kept for the next request once wiped: no mmap/munmap per
+ * message.  A body's size is its length, or 1 for an empty one. */
+static size_t body_size(size_t len)
+{
+    return len > 0 ? len : 1;
+}
+
+/* Frees a job; its body is wiped. */
 void link_job_free(adb_link_job *j)
 {
     if (j == NULL)
         return;
     if (j->body != NULL)
-        sodium_free(j->body);
+        adb_secmem_free(j->body, body_size(j->body_len));
     free(j->reply);
     if (j->msg != NULL)
         pn_message_free(j->msg);
@@ -191,20 +199,42 @@ void link_reject(adb_link *l, pn_delivery_t *d, const char *condition, const cha
  * "stop"), and the credit never exceeds slots - outstanding. */
 void link_update_credit(adb_link *l)
 {
-    int have, want;
+    pn_link_t *r[1 + MAX_FORESTS];
+    int have[1 + MAX_FORESTS], add[1 + MAX_FORESTS] = { 0 }, avail, share;
+    size_t n, i, k, shares;
 
-    if (l->receiver == NULL || !l->serving)
+    if (!l->serving)
         return;
-    have = pn_link_remote_credit(l->receiver);
-    if (have < 0) {
-        pn_link_flow(l->receiver, -have);
-        have = 0;
+    /* Several receivers (link_forests.c): the free slots are shared, each
+     * getting its part (the odd ones in turn), so the sum never exceeds
+     * them; the credit a detaching forest receiver still has counts against
+     * them too.  Credit cannot be taken back (a drain ends the session on
+     * RabbitMQ 3.10): an idle queue keeps its part, so every receiver needs
+     * a slot of its own (workers > forests, link_forests_sync warns). */
+    n = link_credit_receivers(l, r, 1 + MAX_FORESTS, &shares);
+    avail = (int)l->slots - (int)l->outstanding - link_forests_idle_credit(l);
+    for (i = 0; i < n; i++) {
+        if ((have[i] = pn_link_remote_credit(r[i])) < 0) {
+            pn_link_flow(r[i], -have[i]);
+            have[i] = 0;
+        }
+        avail -= have[i] + pn_link_queued(r[i]);
     }
-    if (l->stopping)
+    if (l->stopping || n == 0)
         return;
-    want = (int)l->slots - (int)l->outstanding - pn_link_queued(l->receiver);
-    if (want > have)
-        pn_link_flow(l->receiver, want - have);
+    if ((share = ((int)l->slots - (int)l->outstanding) / (int)(shares > n ? shares : n)) < 1)
+        share = 1;
+    for (k = 0; avail > 0 && k < n * (size_t)l->slots; k++) {
+        i = (l->credit_turn + k) % n;
+        if (have[i] + add[i] + pn_link_queued(r[i]) < share) {
+            add[i]++;
+            avail--;
+        }
+    }
+    l->credit_turn++;
+    for (i = 0; i < n; i++)
+        if (add[i] > 0)
+            pn_link_flow(r[i], add[i]);
 }
 
 /* Hands waiting jobs to free workers. */
@@ -305,9 +335,40 @@ static void msgid_text(pn_message_t *m, char *buf, size_t size)
     }
 }
 
-/* When the request expires (Unix ms, 0: never): its absolute expiry time
- * or creation time + ttl, whichever comes first. */
-static int64_t expiry_of(pn_message_t *m)
+int64_t link_locked_until(pn_data_t *a)
+{
+    static const char key[] = "x-opt-locked-until";
+    int64_t t = 0;
+
+    if (a == NULL)
+        return 0;
+    pn_data_rewind(a);
+    if (!pn_data_next(a) || pn_data_type(a) != PN_MAP)
+        return 0;
+    pn_data_enter(a);
+    while (pn_data_next(a)) {
+        pn_bytes_t k = pn_data_type(a) == PN_SYMBOL ? pn_data_get_symbol(a) : pn_bytes(0, NULL);
+        bool ours = k.size == sizeof key - 1 && memcmp(k.start, key, k.size) == 0;
+        if (!pn_data_next(a))
+            break;
+        if (ours && pn_data_type(a) == PN_TIMESTAMP) {
+            t = pn_data_get_timestamp(a);
+            break;
+        }
+    }
+    pn_data_exit(a);
+    return t > 0 ? t : 0;
+}
+
+bool link_lock_expired(const adb_link_job *j)
+{
+    return j->lock_until_ms != 0 && adb_wall_ms() >= j->lock_until_ms;
+}
+
+/* When the request expires (Unix ms, 0: never): its absolute expiry time,
+ * creation time + ttl, or the end of a broker's lock on it, whichever
+ * comes first. */
+static int64_t expiry_of(pn_message_t *m, int64_t lock_until_ms)
 {
     int64_t abs_exp = (int64_t)pn_message_get_expiry_time(m);
     int64_t ttl = (int64_t)pn_message_get_ttl(m);
@@ -319,6 +380,8 @@ static int64_t expiry_of(pn_message_t *m)
         if (exp == 0 || t < exp)
             exp = t;
     }
+    if (lock_until_ms != 0 && (exp == 0 || lock_until_ms < exp))
+        exp = lock_until_ms;
     return exp;
 }
 
@@ -423,7 +486,7 @@ static int take_body(pn_data_t *scratch, const unsigned char *p, size_t len, adb
         bb = pn_data_type(sec) == PN_BINARY ? pn_data_get_binary(sec)
              : pn_data_type(sec) == PN_STRING ? pn_data_get_string(sec) : pn_bytes(0, NULL);
         if (bb.start != NULL) {
-            rc = (j->body = sodium_malloc(bb.size > 0 ? bb.size : 1)) != NULL ? 1 : -1;
+            rc = (j->body = adb_secmem_alloc(body_size(bb.size))) != NULL ? 1 : -1;
             if (rc == 1) {
                 memcpy(j->body, bb.start, bb.size);
                 j->body_len = bb.size;
@@ -468,6 +531,10 @@ static void take_request(adb_link *l, pn_delivery_t *d, inbuf *ib)
 
     if (l->stopping) {
         release(l, d);
+        return;
+    }
+    if (link_forest_detaching(l, pn_delivery_link(d))) {
+        link_hand_back(l, d); /* that forest is lost here: another instance serves it */
         return;
     }
     if (l->outstanding >= l->slots) {
@@ -526,7 +593,7 @@ static void take_request(adb_link *l, pn_delivery_t *d, inbuf *ib)
         if (got == 0) {
             adb_log(l->log, ADB_LOG_WARN, "request_body_type", "message_id=%s msg=\"body is neither one data section "
                     "nor one amqp-value string\"", idq);
-            if ((j->body = sodium_malloc(1)) == NULL)
+            if ((j->body = adb_secmem_alloc(body_size(0))) == NULL)
                 goto nomem;
         }
         j->req.body = j->body;
@@ -555,10 +622,13 @@ static void take_request(adb_link *l, pn_delivery_t *d, inbuf *ib)
         link_seen_drop(l, j);
         goto out;
     }
-    j->req.expiry_unix_ms = expiry_of(j->msg);
+    if ((j->lock_until_ms = link_locked_until(pn_message_annotations(j->msg))) != 0)
+        j->lock_until_ms = j->lock_until_ms > LOCK_MARGIN_MS ? j->lock_until_ms - LOCK_MARGIN_MS : 1;
+    j->req.expiry_unix_ms = expiry_of(j->msg, j->lock_until_ms);
     j->req.message_id = j->msgid;
     j->gen = l->gen;
     j->dlv = d;
+    j->rcv = pn_delivery_link(d);
     live_add(l, j);
     COUNT(l, received);
     if (j->req.redelivered)
@@ -579,8 +649,7 @@ out:
 
 static void inbuf_free(inbuf *ib)
 {
-    if (ib->data != NULL)
-        sodium_free(ib->data); /* wipes */
+    adb_secmem_free(ib->data, ib->cap); /* wipes */
     free(ib);
 }
 
@@ -595,11 +664,11 @@ static bool inbuf_reserve(inbuf *ib, size_t need, size_t max)
     ncap = ib->cap * 2 < max ? ib->cap * 2 : max;
     if (ncap < need)
         ncap = need;
-    if ((nd = sodium_malloc(ncap)) == NULL)
+    if ((nd = adb_secmem_alloc(ncap)) == NULL)
         return false;
     if (ib->data != NULL) {
         memcpy(nd, ib->data, ib->len);
-        sodium_free(ib->data);
+        adb_secmem_free(ib->data, ib->cap);
     }
     ib->data = nd;
     ib->cap = ncap;

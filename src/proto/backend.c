@@ -5,9 +5,9 @@
 #include <adbridge/backend.h>
 
 static adb_code dir_get(void *arg, const char *id, const char *domain, unsigned kinds, adb_object **out,
-                        adb_object_list *candidates, adb_error *err)
+                        adb_object_list *candidates, adb_dir_freshness *fresh, adb_error *err)
 {
-    return adb_dir_get(arg, id, domain, kinds, out, candidates, err);
+    return adb_dir_get_or_stale(arg, id, domain, kinds, out, candidates, fresh, err);
 }
 
 static adb_code dir_search(void *arg, const adb_dir_search_request *req, adb_dir_page *out, adb_error *err)

@@ -8,6 +8,7 @@
 
 #include <adbridge/clock.h>
 #include <adbridge/dispatch.h>
+#include <adbridge/json.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -108,14 +109,17 @@ static void count_and_log(adb_service *svc, const adb_request *req, adb_code rc,
                           int64_t start, const arrival *a)
 {
     char idv[ADB_PROTO_ID_MAX + 8], pathv[ADB_PROTO_PATH_MAX + 8], msgv[ADB_ERROR_MESSAGE_MAX + 16];
+    /* The admin at the CLI sees the outcome itself. */
+    adb_log_level level = a->local ? ADB_LOG_DEBUG : rc == ADB_OK ? ADB_LOG_INFO : ADB_LOG_WARN;
 
     atomic_fetch_add(&svc->total, 1);
     if (req->op != ADB_OP_NONE)
         atomic_fetch_add(&svc->by_op[req->op], 1);
     if (rc != ADB_OK && (unsigned)rc < ADB_CODE_COUNT_)
         atomic_fetch_add(&svc->by_code[rc], 1);
-    /* The admin at the CLI sees the outcome itself. */
-    adb_log(svc->log, a->local ? ADB_LOG_DEBUG : rc == ADB_OK ? ADB_LOG_INFO : ADB_LOG_WARN, "request",
+    if (!adb_log_enabled(svc->log, level))   /* the arguments below are formatted before adb_log looks */
+        return;
+    adb_log(svc->log, level, "request",
             "id=%s op=%s code=%s duration_ms=%lld%s%s%s%s", req->id[0] ? adb_log_value(idv, sizeof idv, req->id) : "-",
             req->op != ADB_OP_NONE ? adb_op_name(req->op) : "-", adb_code_name(rc),
             (long long)(adb_mono_ms() - start), rc == ADB_OK ? "" : " msg=",
@@ -156,8 +160,7 @@ void adb_dispatch(adb_service *svc, const void *body, size_t len, const adb_deli
     adb_code rc = adb_request_decode(body, len, svc->cfg->broker.max_message_bytes, &req, &err);
     json_t *r = serve(svc, &req, rc, &err, &a);
 
-    *reply = r != NULL ? json_dumps(r, JSON_COMPACT) : NULL;
-    *reply_len = *reply != NULL ? strlen(*reply) : 0;
+    *reply = adb_json_dumps(r, JSON_COMPACT, reply_len);
     json_decref(r);
     adb_request_clear(&req);
 }

@@ -8,6 +8,7 @@
 
 #include <adbridge/optext.h>
 
+#include <stdio.h>
 #include <string.h>
 
 /* ---- params ---- */
@@ -34,12 +35,41 @@ static adb_code params_user(adb_param_dec *d, json_t *p)
     return params_ident(d, p, "user");
 }
 
+/* An optional array of 1..max names at params.<key>, each once, into bits
+ * (bit_of: 0 for a name it does not know; what: the names, for errors). */
+static adb_code param_bits(adb_param_dec *d, json_t *p, const char *key, size_t max, unsigned (*bit_of)(const char *),
+                           const char *what, unsigned *out)
+{
+    json_t *list = json_object_get(p, key), *v;
+    char path[ADB_PROTO_PATH_MAX], at[ADB_PROTO_PATH_MAX];
+    size_t i;
+
+    if (list == NULL)
+        return ADB_OK;
+    snprintf(at, sizeof at, "$.params.%s", key);
+    if (!json_is_array(list) || json_array_size(list) < 1 || json_array_size(list) > max)
+        return param_bad(d, at, "must be an array of 1 to %zu of %s", max, what);
+    json_array_foreach(list, i, v) {
+        const char *name = json_string_value(v);
+        unsigned bit = name != NULL && strlen(name) == json_string_length(v) ? bit_of(name) : 0;
+        param_index(path, sizeof path, at, i);
+        if (bit == 0)
+            return param_bad(d, path, "must be one of %s", what);
+        if (*out & bit)
+            return param_bad(d, path, "is listed twice");
+        *out |= bit;
+    }
+    return ADB_OK;
+}
+
+static unsigned kind_bit(const char *name)
+{
+    return strcmp(name, "user") == 0 ? ADB_KINDS_USER : strcmp(name, "group") == 0 ? ADB_KINDS_GROUP : 0;
+}
+
 static adb_code params_search(adb_param_dec *d, json_t *p)
 {
     static const char *const allowed[] = { "prefix", "kinds", "limit", "cursor", NULL };
-    json_t *kinds = json_object_get(p, "kinds"), *k;
-    char path[ADB_PROTO_PATH_MAX];
-    size_t i;
     adb_code rc;
 
     if ((rc = param_object(d, p, "$.params", allowed)) != ADB_OK
@@ -48,30 +78,12 @@ static adb_code params_search(adb_param_dec *d, json_t *p)
         || (rc = param_limit(d, p, "$.params", 1000, &d->r->limit)) != ADB_OK
         || (rc = param_string(d, p, "$.params", "cursor", false, 1, 1099, PARAM_CURSOR, &d->r->cursor)) != ADB_OK)
         return rc;
-    if (kinds == NULL)
-        return ADB_OK;
-    if (!json_is_array(kinds) || json_array_size(kinds) < 1 || json_array_size(kinds) > 2)
-        return param_bad(d, "$.params.kinds", "must be an array of \"user\" and/or \"group\"");
-    json_array_foreach(kinds, i, k) {
-        unsigned bit = 0;
-        const char *s = json_string_value(k);
-        if (s != NULL && strcmp(s, "user") == 0 && json_string_length(k) == 4)
-            bit = ADB_KINDS_USER;
-        else if (s != NULL && strcmp(s, "group") == 0 && json_string_length(k) == 5)
-            bit = ADB_KINDS_GROUP;
-        param_index(path, sizeof path, "$.params.kinds", i);
-        if (bit == 0)
-            return param_bad(d, path, "must be \"user\" or \"group\"");
-        if (d->r->kinds & bit)
-            return param_bad(d, path, "is listed twice");
-        d->r->kinds |= bit;
-    }
-    return ADB_OK;
+    return param_bits(d, p, "kinds", 2, kind_bit, "\"user\", \"group\"", &d->r->kinds);
 }
 
 static adb_code params_members(adb_param_dec *d, json_t *p)
 {
-    static const char *const allowed[] = { "group", "domain", "transitive", "limit", "cursor", NULL };
+    static const char *const allowed[] = { "group", "domain", "transitive", "limit", "cursor", "fields", NULL };
     adb_code rc;
 
     if ((rc = param_object(d, p, "$.params", allowed)) != ADB_OK
@@ -81,7 +93,12 @@ static adb_code params_members(adb_param_dec *d, json_t *p)
         || (rc = param_bool(d, p, "$.params", "transitive", &d->r->transitive)) != ADB_OK
         || (rc = param_limit(d, p, "$.params", 10000, &d->r->limit)) != ADB_OK)
         return rc;
-    return param_string(d, p, "$.params", "cursor", false, 1, 1099, PARAM_CURSOR, &d->r->cursor);
+    if ((rc = param_string(d, p, "$.params", "cursor", false, 1, 1099, PARAM_CURSOR, &d->r->cursor)) != ADB_OK)
+        return rc;
+    /* The members' fields to return: keys of the object shape. */
+    return param_bits(d, p, "fields", 14, adb_object_field,
+                      "the object's fields (kind, sid, guid, dn, sam_account_name, upn, display_name, given_name, "
+                      "surname, mail, domain, forest, account, group)", &d->r->fields);
 }
 
 static adb_code params_invalidate(adb_param_dec *d, json_t *p)
@@ -94,15 +111,40 @@ static adb_code params_invalidate(adb_param_dec *d, json_t *p)
     return param_string(d, p, "$.params", "id", false, 1, ADB_PROTO_IDENT_MAX, PARAM_TEXT, &d->r->ident);
 }
 
+/* The CLI's --fields a,b,c -> "fields": ["a", "b", "c"] (checked by params_members). */
+static adb_code reshape_members(json_t *params, adb_error *err)
+{
+    const char *text = json_string_value(json_object_get(params, "fields"));
+    json_t *list;
+
+    if (text == NULL)
+        return ADB_OK;
+    if ((list = json_array()) == NULL)
+        return adb_error_set(err, ADB_E_NOMEM, "out of memory");
+    for (const char *p = text;; p++) {
+        size_t n = strcspn(p, ",");
+        json_array_append_new(list, json_stringn(p, n));
+        p += n;
+        if (*p == '\0')
+            break;
+    }
+    json_object_set_new(params, "fields", list);
+    return ADB_OK;
+}
+
 /* ---- runs ---- */
 
 static adb_code get(adb_service *s, const adb_request *r, unsigned kinds, adb_op_outcome *o, adb_error *err)
 {
     adb_object *obj = NULL;
     adb_object_list cand = { 0 };
-    adb_code rc = s->backend.get(s->backend.arg, r->ident, r->domain, kinds, &obj, &cand, err);
+    adb_dir_freshness fresh = { 0 };
+    adb_code rc = s->backend.get(s->backend.arg, r->ident, r->domain, kinds, &obj, &cand, &fresh, err);
 
-    if (rc == ADB_OK)
+    if (rc == ADB_OK && fresh.stale)   /* no DC answered: the cache's copy, with its age */
+        o->result = json_pack("{s:o,s:b,s:I}", "object", adb_object_to_json(obj), "stale", 1, "stale_age_s",
+                              (json_int_t)fresh.age_s);
+    else if (rc == ADB_OK)
         o->result = json_pack("{s:o}", "object", adb_object_to_json(obj));
     else if (rc == ADB_E_AMBIGUOUS && cand.n > 0)
         o->candidates = adb_object_list_to_json(&cand);
@@ -154,7 +196,7 @@ static adb_code run_user_groups(adb_service *s, const adb_request *r, adb_op_out
 static adb_code run_group_members(adb_service *s, const adb_request *r, adb_op_outcome *o, adb_error *err)
 {
     adb_dir_members_request q = { .group = r->ident, .domain = r->domain, .transitive = r->transitive,
-                                  .limit = r->limit, .cursor = r->cursor };
+                                  .limit = r->limit, .cursor = r->cursor, .fields = r->fields };
     adb_object *group = NULL;
     adb_dir_page page;
     adb_code rc = s->backend.members(s->backend.arg, &q, &group, &page, err);
@@ -166,7 +208,8 @@ static adb_code run_group_members(adb_service *s, const adb_request *r, adb_op_o
         return adb_error_set(err, ADB_E_INTERNAL, "the directory returned members without their group");
     }
     o->result = json_pack("{s:o,s:o,s:o}", "group", adb_object_to_json(group), "members",
-                          adb_object_list_to_json(&page.items), "next_cursor", op_cursor_json(page.next_cursor));
+                          adb_object_list_to_json_fields(&page.items, r->fields), "next_cursor",
+                          op_cursor_json(page.next_cursor));
     adb_object_unref(group);
     adb_dir_page_clear(&page);
     return ADB_OK;
@@ -186,6 +229,9 @@ static void render_object(const json_t *params, const json_t *result, const adb_
 {
     (void)params;
     (void)page;
+    if (json_is_true(json_object_get(result, "stale")))
+        fprintf(out, "# stale: no DC of its domain answered; as read %" JSON_INTEGER_FORMAT " s ago\n",
+                json_integer_value(json_object_get(result, "stale_age_s")));
     adb_text_object(out, put, json_object_get(result, "object"));
 }
 
@@ -300,9 +346,12 @@ const adb_op_def adb_op_group_members = {
     .default_limit = ADB_MEMBERS_DEFAULT_LIMIT,
     .cli = &(const adb_op_cli){
         .command = "members",
-        .usage = "GROUP [--transitive] [--limit PAGE] [--domain D] [--json]: a group's members, every page",
+        .usage = "GROUP [--transitive] [--limit PAGE] [--domain D] [--fields F,F...] [--json]: a group's members, "
+                 "every page (--fields: only those fields of each, e.g. sid,sam_account_name)",
         .args = { { ADB_CLI_OPERAND, "GROUP", "group", NULL }, { ADB_CLI_TRUE, "transitive", "transitive", NULL },
-                  { ADB_CLI_NUMBER, "limit", "limit", NULL }, { ADB_CLI_STRING, "domain", "domain", NULL } },
+                  { ADB_CLI_NUMBER, "limit", "limit", NULL }, { ADB_CLI_STRING, "domain", "domain", NULL },
+                  { ADB_CLI_STRING, "fields", "fields", NULL } },
+        .reshape = reshape_members,
         .all_pages = true,
         .render = render_members,
     },

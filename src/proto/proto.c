@@ -205,11 +205,9 @@ static json_t *safe_string(const char *s, size_t max, const char *fallback)
 
 static char *finish(json_t *reply, size_t *len)
 {
-    char *text = reply != NULL ? json_dumps(reply, JSON_COMPACT) : NULL;
+    char *text = adb_json_dumps(reply, JSON_COMPACT, len);
 
     json_decref(reply);
-    if (len != NULL)
-        *len = text != NULL ? strlen(text) : 0;
     return text;
 }
 

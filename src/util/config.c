@@ -297,6 +297,34 @@ static adb_code parse_auth(json_t *root, adb_auth_config *a, adb_error *err)
     return rc;
 }
 
+static adb_code parse_cache(json_t *root, adb_cache_config *c, adb_error *err)
+{
+    static const char *const keys[] = { "object_ttl_s", "membership_ttl_s", "negative_ttl_s", "stale_max_age_s",
+                                        NULL };
+    long long object, membership, negative, stale;
+    char path[32];
+    json_t *obj;
+    adb_code rc;
+
+    if ((rc = get_object(root, "$", "cache", keys, &obj, path, sizeof path, err)) != ADB_OK)
+        return rc;
+    if (obj == NULL)
+        obj = json_object();   /* defaults */
+    else
+        json_incref(obj);
+    if ((rc = get_int(obj, path, "object_ttl_s", 1, 86400, 300, &object, err)) == ADB_OK
+        && (rc = get_int(obj, path, "membership_ttl_s", 1, 86400, 120, &membership, err)) == ADB_OK
+        && (rc = get_int(obj, path, "negative_ttl_s", 1, 86400, 60, &negative, err)) == ADB_OK
+        && (rc = get_int(obj, path, "stale_max_age_s", 0, 7L * 24 * 3600, 3600, &stale, err)) == ADB_OK) {
+        c->object_ttl_s = (int)object;
+        c->membership_ttl_s = (int)membership;
+        c->negative_ttl_s = (int)negative;
+        c->stale_max_age_s = (int)stale;
+    }
+    json_decref(obj);
+    return rc;
+}
+
 /* amqp://host[:port] or amqps://host[:port]: no credentials (they come from
  * files), no path. */
 static adb_code check_broker_url(const char *path, const char *url, adb_error *err)
@@ -370,8 +398,8 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
     static const char *const keys[] = { "url", "address", "sasl_mechanisms", "username", "password_file",
                                         "ca_file", "cert_file", "key_file", "virtual_host", "proxy",
                                         "max_message_bytes", "max_reply_bytes", "workers", "reconnect_max_s",
-                                        "delivery_limit", NULL };
-    long long max_bytes, max_reply, workers, reconnect, delivery_limit;
+                                        "delivery_limit", "status_address", "status_period_s", "forest_address", NULL };
+    long long max_bytes, max_reply, workers, reconnect, delivery_limit, status_period;
     char path[32];
     json_t *obj;
     adb_code rc;
@@ -381,6 +409,7 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
     b->workers = 4;
     b->reconnect_max_s = 60;
     b->delivery_limit = 5;
+    b->status_period_s = 30;
     if ((rc = get_object(root, "$", "broker", keys, &obj, path, sizeof path, err)) != ADB_OK || obj == NULL)
         return rc;
     if ((rc = get_string(obj, path, "url", true, &b->url, err)) != ADB_OK
@@ -398,14 +427,25 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
         || (rc = get_int(obj, path, "max_reply_bytes", 16384, 256L << 20, 262144, &max_reply, err)) != ADB_OK
         || (rc = get_int(obj, path, "workers", 1, 256, 4, &workers, err)) != ADB_OK
         || (rc = get_int(obj, path, "reconnect_max_s", 1, 3600, 60, &reconnect, err)) != ADB_OK
-        || (rc = get_int(obj, path, "delivery_limit", 1, 1000, 5, &delivery_limit, err)) != ADB_OK)
+        || (rc = get_int(obj, path, "delivery_limit", 1, 1000, 5, &delivery_limit, err)) != ADB_OK
+        || (rc = get_string(obj, path, "status_address", false, &b->status_address, err)) != ADB_OK
+        || (rc = get_int(obj, path, "status_period_s", 0, 3600, 30, &status_period, err)) != ADB_OK
+        || (rc = get_string(obj, path, "forest_address", false, &b->forest_address, err)) != ADB_OK)
         return rc;
+    if (b->forest_address != NULL && strstr(b->forest_address, "{forest}") == NULL)
+        return adb_error_set(err, ADB_E_CONFIG, "%s.forest_address: '%s' must contain {forest} (e.g. "
+                             "\"{address}/{forest}\")", path, b->forest_address);
+    if (b->forest_address != NULL && status_period == 0)
+        return adb_error_set(err, ADB_E_CONFIG, "%s.forest_address needs status_period_s above 0: the probes "
+                             "behind the status decide which forests are served", path);
     b->max_message_bytes = (size_t)max_bytes;
     b->max_reply_bytes = (size_t)max_reply;
     b->workers = (unsigned)workers;
     b->reconnect_max_s = (unsigned)reconnect;
     b->delivery_limit = (unsigned)delivery_limit;
-    if (b->address == NULL && (b->address = strdup("adbridge.requests")) == NULL)
+    b->status_period_s = (unsigned)status_period;
+    if ((b->address == NULL && (b->address = strdup("adbridge.requests")) == NULL)
+        || (b->status_address == NULL && (b->status_address = strdup("adbridge.status")) == NULL))
         return adb_error_set(err, ADB_E_NOMEM, "out of memory");
     if (b->sasl_mechanisms != NULL && !sasl_mechanisms_valid(b->sasl_mechanisms))
         return adb_error_set(err, ADB_E_CONFIG, "%s.sasl_mechanisms: '%s' must be a space-separated list of "
@@ -423,7 +463,7 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
 static adb_code parse_root(json_t *root, adb_config *cfg, adb_error *err)
 {
     static const char *const keys[] = { "state_dir", "keytab", "machine_principal", "dns_servers",
-                                        "log_level", "domains", "ldap", "auth", "broker", "user", NULL };
+                                        "log_level", "domains", "ldap", "auth", "cache", "broker", "user", NULL };
     char *level = NULL;
     json_t *domains, *d;
     size_t i;
@@ -455,7 +495,7 @@ static adb_code parse_root(json_t *root, adb_config *cfg, adb_error *err)
     }
     free(level);
     if ((rc = parse_ldap(root, &cfg->ldap, err)) != ADB_OK || (rc = parse_auth(root, &cfg->auth, err)) != ADB_OK
-        || (rc = parse_broker(root, &cfg->broker, err)) != ADB_OK)
+        || (rc = parse_cache(root, &cfg->cache, err)) != ADB_OK || (rc = parse_broker(root, &cfg->broker, err)) != ADB_OK)
         return rc;
 
     domains = json_object_get(root, "domains");
@@ -566,6 +606,8 @@ void adb_config_free(adb_config *cfg)
     free(cfg->ldap.ca_file);
     free(cfg->broker.url);
     free(cfg->broker.address);
+    free(cfg->broker.status_address);
+    free(cfg->broker.forest_address);
     free(cfg->broker.sasl_mechanisms);
     free(cfg->broker.username);
     free(cfg->broker.password_file);

@@ -5,7 +5,9 @@
 #include <adbridge/secmem.h>
 
 #include <malloc.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Set once at start, before threads (adb_json_wipe_install). */
 static void (*release_fn)(void *p) = free;
@@ -30,6 +32,55 @@ void adb_json_wipe_install(void (*release)(void *p))
 {
     release_fn = release != NULL ? release : free;
     json_set_alloc_funcs(json_block_new, json_block_free);
+}
+
+typedef struct dump_buf {
+    char *p;
+    size_t len, cap;   /* cap > len: room for the NUL */
+} dump_buf;
+
+static int dump_append(const char *s, size_t n, void *arg)
+{
+    dump_buf *b = arg;
+
+    if (n >= b->cap - b->len) {
+        size_t cap = b->cap;
+        char *grown;
+        while (n >= cap - b->len) {
+            if (cap > SIZE_MAX / 2)
+                return -1;
+            cap *= 2;
+        }
+        if ((grown = malloc(cap)) == NULL)
+            return -1;
+        memcpy(grown, b->p, b->len);
+        adb_wipe(b->p, b->len);
+        free(b->p);
+        b->p = grown;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+char *adb_json_dumps(const json_t *j, size_t flags, size_t *len)
+{
+    /* 2 KiB holds a user.get reply (~700 bytes) and most errors in one go. */
+    dump_buf b = { .p = malloc(2048), .cap = 2048 };
+
+    if (len != NULL)
+        *len = 0;
+    if (b.p == NULL || j == NULL || json_dump_callback(j, dump_append, &b, flags) != 0) {
+        if (b.p != NULL)
+            adb_wipe(b.p, b.len);
+        free(b.p);
+        return NULL;
+    }
+    b.p[b.len] = '\0';
+    if (len != NULL)
+        *len = b.len;
+    return b.p;
 }
 
 const char *adb_json_error_kind(const json_error_t *e)

@@ -4,11 +4,67 @@
 #include <adbridge/secmem.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+
+/* Kept buffers: per power-of-two size class from 64 B to 128 KiB, a few
+ * wiped buffers each (sodium_malloc'd at the class size, so the guard page
+ * sits after the class's end rather than the caller's size).  Larger
+ * buffers are freed at once. */
+enum { CLASS_MIN_SHIFT = 6, CLASSES = 12, KEPT_PER_CLASS = 16 };
+
+static struct {
+    pthread_mutex_t mu;
+    void *kept[CLASSES][KEPT_PER_CLASS];
+    int n[CLASSES];
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* The class of size, or -1 when it is too large to keep. */
+static int size_class(size_t size)
+{
+    for (int c = 0; c < CLASSES; c++)
+        if (size <= (size_t)1 << (CLASS_MIN_SHIFT + c))
+            return c;
+    return -1;
+}
+
+void *adb_secmem_alloc(size_t size)
+{
+    int c = size_class(size);
+    void *p = NULL;
+
+    if (size == 0 || sodium_init() < 0)
+        return NULL;
+    if (c < 0)
+        return sodium_malloc(size);
+    pthread_mutex_lock(&pool.mu);
+    if (pool.n[c] > 0)
+        p = pool.kept[c][--pool.n[c]];
+    pthread_mutex_unlock(&pool.mu);
+    return p != NULL ? p : sodium_malloc((size_t)1 << (CLASS_MIN_SHIFT + c));
+}
+
+void adb_secmem_free(void *p, size_t size)
+{
+    int c = size_class(size);
+
+    if (p == NULL)
+        return;
+    sodium_memzero(p, size);
+    if (c >= 0) {
+        pthread_mutex_lock(&pool.mu);
+        if (pool.n[c] < KEPT_PER_CLASS) {
+            pool.kept[c][pool.n[c]++] = p;
+            p = NULL;
+        }
+        pthread_mutex_unlock(&pool.mu);
+    }
+    sodium_free(p);   /* NULL: kept */
+}
 
 struct adb_secret {
     unsigned char *data;   /* sodium_malloc'd, cap + 1 bytes, data[len] == 0 */
@@ -82,8 +138,9 @@ void adb_secret_free(adb_secret *s)
 {
     if (s == NULL)
         return;
-    /* sodium_free wipes too (sodium_munlock zeroes before unlocking); the
-     * explicit wipe keeps the contract independent of that. */
+    /* Unmapped, not kept (unlike adb_secmem_free): a stale pointer to a
+     * password faults.  sodium_free wipes too; the explicit wipe keeps the
+     * contract independent of that. */
     sodium_memzero(s->data, s->cap + 1);
     sodium_free(s->data);
     free(s);

@@ -2,9 +2,9 @@
 """Validates adbridge messages against schemas/ with python3-jsonschema, an
 implementation independent of the bridge's C decoder.
 
-  validate.py [--max-bytes N] request|reply FILE...   one verdict per file:
+  validate.py [--max-bytes N] request|reply|status FILE...   one verdict per file:
       FILE<TAB>valid   or   FILE<TAB>invalid<TAB>REASON        (exit 0)
-  validate.py --expect-valid request|reply FILE...    lists the invalid ones; exit 1 if any
+  validate.py --expect-valid request|reply|status FILE...    lists the invalid ones; exit 1 if any
   validate.py --result-of OP reply FILE...            each FILE holds only a result (adbridge CMD
       --json): validated as the result of a reply to OP
 
@@ -166,7 +166,7 @@ def main(argv):
         else:
             sys.stderr.write("validate.py: unknown option %s\n" % argv[0])
             return 2
-    if not argv or argv[0] not in ("request", "reply") or (result_of is not None and argv[0] != "reply"):
+    if not argv or argv[0] not in ("request", "reply", "status") or (result_of is not None and argv[0] != "reply"):
         sys.stderr.write(__doc__)
         return 2
     if max_bytes is None:

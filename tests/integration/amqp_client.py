@@ -2,7 +2,7 @@
 """Test client for the cloud link (Debian's python3-qpid-proton).
 
   amqp_client.py send   --n N [--body TEXT | --body-file F | --body-bytes B | --amqp-map] [--prefix P] [--ttl MS]
-                        [--expired] [--reply-to ADDR] [--poison-at I --poison-reply-to ADDR]
+                        [--expired] [--locked-until MS] [--reply-to ADDR] [--poison-at I --poison-reply-to ADDR]
   amqp_client.py collect --n N [--timeout S] [--out FILE]
   amqp_client.py roundtrip --n N [...both]
   amqp_client.py inflate-credit --to HOST:PORT --extra K --port-file F --stats-file F
@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 
-from proton import Data, Described, Message, uint
+from proton import Data, Described, Message, symbol, timestamp, uint
 from proton.utils import BlockingConnection
 
 
@@ -48,7 +48,7 @@ def connect():
 
 
 def send(conn, a):
-    snd = conn.create_sender("/queue/requests")
+    snd = conn.create_sender(a.address)
     body = a.body
     if a.body_file:
         with open(a.body_file) as f:
@@ -66,6 +66,8 @@ def send(conn, a):
         m = Message(body=b, reply_to=reply_to, correlation_id=cid, id="m-" + cid)
         if a.ttl:
             m.ttl = a.ttl / 1000.0
+        if a.locked_until is not None:   # Azure Service Bus's lock annotation, now + MS
+            m.annotations = {symbol("x-opt-locked-until"): timestamp(now_ms + a.locked_until)}
         if a.expired:
             m.expiry_time = (now_ms - 60000) / 1000.0  # an hour-old deadline: already past
         snd.send(m, timeout=60)
@@ -221,6 +223,8 @@ def main():
     p.add_argument("--body-file")
     p.add_argument("--ttl", type=int, default=0)
     p.add_argument("--expired", action="store_true")
+    p.add_argument("--address", default="/queue/requests", help="where requests go")
+    p.add_argument("--locked-until", type=int, help="x-opt-locked-until = now + this many ms (may be negative)")
     p.add_argument("--timeout", type=float, default=30)
     p.add_argument("--linger", type=float, default=1.0)
     p.add_argument("--out")

@@ -4,7 +4,10 @@
 #   broker_start DIR     RabbitMQ on 127.0.0.1 with every path under DIR, its own
 #                        epmd and Erlang cookie, free ports; plain + TLS listeners
 #                        (a CA and server certificate made here with openssl); a
-#                        PLAIN user; queues "requests" and "replies".
+#                        PLAIN user; queues "requests" and "replies".  The plain
+#                        listener also on the testenv's bridge address
+#                        ($ADB_TEST_CLIENT_IP, 10.231.0.1) when it is up, so that
+#                        connector namespaces reach it: $BROKER_BRIDGE_URL.
 #   broker_stop / broker_restart / broker_kill_beam
 #   broker_queue_depth NAME / broker_queue_names / broker_purge NAME
 #   broker_dead_letter QUEUE DLQ   rejected messages of QUEUE go to DLQ
@@ -13,7 +16,7 @@
 #
 # Exports: BROKER_DIR BROKER_NODE BROKER_PORT BROKER_TLS_PORT BROKER_USER
 #          BROKER_PASSWORD_FILE BROKER_CA BROKER_WRONG_CA BROKER_AMQP_URL
-#          BROKER_AMQPS_URL; proxy_start sets PROXY_PORT_<NAME>.
+#          BROKER_AMQPS_URL BROKER_BRIDGE_URL (empty without the testenv); proxy_start sets PROXY_PORT_<NAME>.
 #
 # RabbitMQ 3.10 vs other AMQP 1.0 brokers (Azure Service Bus), which the tests
 # must not hide: addresses are /queue/<name>; no dynamic (temporary) reply
@@ -116,8 +119,15 @@ broker_start() {
     chmod 400 "$BROKER_DIR/home/.erlang.cookie"
     broker_make_certs || return 1
     echo '[rabbitmq_amqp1_0].' > "$BROKER_DIR/enabled_plugins"
+    BROKER_BRIDGE_URL=
+    local bridge_listener=
+    if [ -n "$ADB_TEST_CLIENT_IP" ] && ip -o -4 addr show | grep -q " $ADB_TEST_CLIENT_IP/"; then
+        bridge_listener="listeners.tcp.2 = $ADB_TEST_CLIENT_IP:$BROKER_PORT"
+        BROKER_BRIDGE_URL="amqp://$ADB_TEST_CLIENT_IP:$BROKER_PORT"
+    fi
     cat > "$BROKER_DIR/rabbitmq.conf" <<EOF
 listeners.tcp.1 = 127.0.0.1:$BROKER_PORT
+$bridge_listener
 listeners.ssl.1 = 127.0.0.1:$BROKER_TLS_PORT
 ssl_options.cacertfile = $BROKER_DIR/pki/ca.pem
 ssl_options.certfile = $BROKER_DIR/pki/server.pem
@@ -150,7 +160,7 @@ EOF
     BROKER_AMQP_URL="amqp://127.0.0.1:$BROKER_PORT"
     BROKER_AMQPS_URL="amqps://localhost:$BROKER_TLS_PORT"
     export BROKER_DIR BROKER_NODE BROKER_PORT BROKER_TLS_PORT BROKER_USER BROKER_PASSWORD_FILE BROKER_CA \
-        BROKER_WRONG_CA BROKER_AMQP_URL BROKER_AMQPS_URL
+        BROKER_WRONG_CA BROKER_AMQP_URL BROKER_AMQPS_URL BROKER_BRIDGE_URL
 }
 
 # A classic queue, declared before anyone attaches.  Non-durable on purpose:

@@ -232,5 +232,67 @@ check "no message body reached adbridged's log" bash -c "! grep -q 'Passw0rd' '$
 stop_pid "$PID_d2"
 check "adbridged stops cleanly on SIGTERM" grep -q 'event=stopped code=ok' "$T70/d2.log"
 
+# ---- stale answers while no DC of a domain answers (cache.stale_max_age_s) ----
+# Objects live 1 s in the cache here; with every LDAP and Kerberos port of
+# adb.test's DCs closed, a lookup read before is answered from the cache,
+# marked stale with its age; one never read, and a password check, are not.
+stale_config() { # STALE_MAX_AGE_S OUT
+    /usr/bin/python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))
+c["cache"]={"object_ttl_s": 1, "stale_max_age_s": int(sys.argv[2])}; json.dump(c, open(sys.argv[3], "w"))' \
+        "$T70/adbridged.json" "$1" "$2"
+}
+ask() { # PREFIX OP PARAMS-JSON: one request through the broker, its reply in $T70/PREFIX.jsonl
+    printf '{"v":1,"id":"@CID@","op":"%s","params":%s}\n' "$2" "$3" > "$T70/$1.json"
+    $CLIENT roundtrip --n 1 --prefix "$1" --body-file "$T70/$1.json" --out "$T70/$1.jsonl" >/dev/null
+}
+field() { reply_field "$T70/$1.jsonl" "$1-0" "$2"; }
+ADB_PORTS="{ 88, 389, 636, 3268, 3269 }"
+stale_config 3600 "$T70/stale.json"
+stale_config 0 "$T70/nostale.json"
+setsid adbridged --config "$T70/stale.json" --foreground > "$T70/d3.out" 2> "$T70/d3.log" < /dev/null &
+PID_d3=$!; T70_PIDS="$T70_PIDS $!"
+check "adbridged d3 (stale answers on) starts" wait_log "$T70/d3.log" 'event=link_connected'
+ask sa user.get '{"id":"ADB\\alice"}'
+check_eq "a fresh lookup carries no stale mark" "alice False" "$(field sa '"%s %s" % (r["result"]["object"]["sam_account_name"], "stale" in r["result"])')"
+dc_ports_down t70stale "$ADB_PORTS" adbt-dc1 adbt-dc2
+sleep 2   # past the object TTL
+ask sb user.get '{"id":"ADB\\alice"}'
+check_eq "with adb.test's DCs unreachable, alice comes from the cache, marked stale" "alice True" \
+    "$(field sb '"%s %s" % (r["result"]["object"]["sam_account_name"], r["result"].get("stale"))')"
+check_match "... with her age in seconds" '^[1-9][0-9]*$' field sb 'r["result"]["stale_age_s"]'
+reply_field "$T70/sb.jsonl" sb-0 'json.dumps(r)' > "$T70/replies/stale.json"
+check "the stale reply is valid by schemas/reply.schema.json" \
+    env ADB_TOP_SRCDIR="$ADB_TOP_SRCDIR" /usr/bin/python3 "$ADB_TOP_SRCDIR/tests/conformance/validate.py" \
+    --expect-valid reply "$T70/replies/stale.json"
+check "the daemon logged the stale answer" grep -q 'event=stale_answer id=ADB\\alice .*age_s=' "$T70/d3.log"
+ask sc user.get '{"id":"ADB\\nested.user"}'
+check_eq "a user never read is dc_unavailable, not stale" dc_unavailable "$(field sc 'r["error"]["code"]')"
+ask sd auth.password '{"user":"alice","domain":"adb.test","password":"Adb.User-Passw0rd"}'
+check_eq "a password check never uses the cache" dc_unavailable \
+    "$(field sd 'r["error"]["code"] if "error" in r else r["result"]["result"]')"
+dc_ports_up t70stale adbt-dc1 adbt-dc2
+fresh_again() { # the DCs answer again (the locator re-probes a down DC within its backoff)
+    local i
+    for i in $(seq 1 30); do
+        ask se user.get '{"id":"ADB\\alice"}'
+        [ "$(field se '"stale" in r.get("result", {"stale": 1})')" = False ] && return 0
+        sleep 1
+    done
+    return 1
+}
+check "with the DCs back, alice is answered fresh again" fresh_again
+stop_pid "$PID_d3"
+setsid adbridged --config "$T70/nostale.json" --foreground > "$T70/d4.out" 2> "$T70/d4.log" < /dev/null &
+PID_d4=$!; T70_PIDS="$T70_PIDS $!"
+check "adbridged d4 (cache.stale_max_age_s 0) starts" wait_log "$T70/d4.log" 'event=link_connected'
+ask sf user.get '{"id":"ADB\\alice"}'
+dc_ports_down t70stale "$ADB_PORTS" adbt-dc1 adbt-dc2
+sleep 2
+ask sg user.get '{"id":"ADB\\alice"}'
+dc_ports_up t70stale adbt-dc1 adbt-dc2
+check_eq "with stale answers off, the same lookup is dc_unavailable" "alice dc_unavailable" \
+    "$(field sf 'r["result"]["object"]["sam_account_name"]') $(field sg 'r["error"]["code"]')"
+stop_pid "$PID_d4"
+
 t70_cleanup
 trap - EXIT

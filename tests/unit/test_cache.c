@@ -135,6 +135,58 @@ static void test_negative(void **state)
     assert_int_equal(live_values, 0);
 }
 
+/* Stale answers: an object stays available to adb_cache_get_stale for
+ * stale_max_s after it was stored, though adb_cache_get misses it once its
+ * TTL is up; negative entries are never stale answers; without stale_max_s
+ * nothing is kept past the TTL. */
+static void test_stale(void **state)
+{
+    adb_cache_options o = { .clock_ms = fake_clock, .stale_max_s = 3600 };
+    adb_cache *c;
+    adb_cache_stats st;
+    void *v;
+    int64_t age;
+
+    (void)state;
+    o.ttl_s[ADB_CACHE_USER] = 10;
+    fake_now = 1000000;
+    assert_int_equal(adb_cache_new(&o, &c, NULL), ADB_OK);
+    adb_cache_put(c, "name:alice", ADB_CACHE_USER, &val_type, val_new(1), 100);
+    adb_cache_put_negative(c, "name:nobody");
+    assert_int_equal(adb_cache_get_stale(c, "name:alice", &v, &age), ADB_CACHE_HIT);   /* fresh counts too */
+    assert_int_equal(age, 0);
+    val_release(v);
+    fake_now += 60 * 1000;                  /* past the TTL */
+    assert_int_equal(get_id(c, "name:alice"), 0);
+    assert_int_equal(adb_cache_get_stale(c, "name:alice", &v, &age), ADB_CACHE_HIT);
+    assert_int_equal(((val *)v)->id, 1);
+    assert_int_equal(age, 60);
+    val_release(v);
+    assert_int_equal(adb_cache_get_stale(c, "name:nobody", &v, &age), ADB_CACHE_MISS);
+    assert_null(v);
+    fake_now += 3540 * 1000;                /* exactly the stale limit: still */
+    assert_int_equal(adb_cache_get_stale(c, "name:alice", &v, &age), ADB_CACHE_HIT);
+    assert_int_equal(age, 3600);
+    val_release(v);
+    fake_now += 1;
+    assert_int_equal(adb_cache_get_stale(c, "name:alice", &v, &age), ADB_CACHE_MISS);
+    assert_int_equal(get_id(c, "name:alice"), 0);   /* now dropped */
+    assert_int_equal(get_id(c, "name:nobody"), 0);  /* expired long ago: dropped */
+    adb_cache_stats_get(c, &st);
+    assert_int_equal(st.stale_hits, 3);
+    assert_int_equal(st.entries, 0);
+    adb_cache_free(c);
+    assert_int_equal(live_values, 0);
+
+    c = make(0);                            /* stale_max_s 0: nothing kept */
+    adb_cache_put(c, "name:alice", ADB_CACHE_USER, &val_type, val_new(1), 100);
+    fake_now += 10000;
+    assert_int_equal(get_id(c, "name:alice"), 0);
+    assert_int_equal(adb_cache_get_stale(c, "name:alice", &v, &age), ADB_CACHE_MISS);
+    adb_cache_free(c);
+    assert_int_equal(live_values, 0);
+}
+
 static void test_lru_bound(void **state)
 {
     /* Each entry is key + 1000 + overhead bytes; 10 KB holds about nine. */
@@ -270,6 +322,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_miss_ttl_per_kind),
         cmocka_unit_test(test_negative),
+        cmocka_unit_test(test_stale),
         cmocka_unit_test(test_lru_bound),
         cmocka_unit_test(test_invalidate_and_shared_values),
         cmocka_unit_test(test_many_keys),

@@ -76,7 +76,9 @@ static void test_sections(void **state)
         " \"broker\": {\"url\": \"amqps://bus.example.net:5671\", \"address\": \"site1.requests\","
         "  \"sasl_mechanisms\": \"PLAIN\", \"username\": \"bridge\", \"password_file\": \"/etc/adbridge/broker.pw\","
         "  \"ca_file\": \"/etc/ssl/bus-ca.pem\", \"max_message_bytes\": 131072, \"workers\": 8,"
-        "  \"reconnect_max_s\": 30, \"delivery_limit\": 3, \"proxy\": {\"host\": \"proxy.corp\", \"port\": 3128,"
+        "  \"reconnect_max_s\": 30, \"delivery_limit\": 3, \"status_address\": \"site1.status\","
+        "  \"status_period_s\": 10, \"forest_address\": \"{address}/{forest}\","
+        "  \"proxy\": {\"host\": \"proxy.corp\", \"port\": 3128,"
         "  \"credentials_file\": \"/etc/adbridge/proxy.cred\"}}}";
     adb_config *cfg;
     adb_error err = { 0 };
@@ -100,6 +102,9 @@ static void test_sections(void **state)
     assert_int_equal(cfg->broker.workers, 8);
     assert_int_equal(cfg->broker.reconnect_max_s, 30);
     assert_int_equal(cfg->broker.delivery_limit, 3);
+    assert_string_equal(cfg->broker.status_address, "site1.status");
+    assert_int_equal(cfg->broker.status_period_s, 10);
+    assert_string_equal(cfg->broker.forest_address, "{address}/{forest}");
     assert_string_equal(cfg->broker.proxy.host, "proxy.corp");
     assert_int_equal(cfg->broker.proxy.port, 3128);
     assert_string_equal(cfg->broker.proxy.credentials_file, "/etc/adbridge/proxy.cred");
@@ -123,6 +128,9 @@ static void test_sections(void **state)
     assert_int_equal(parse("{\"domains\": [{\"name\": \"a.test\"}], \"broker\": {\"url\": \"amqp://10.0.0.1\"}}",
                            &cfg, &err), ADB_OK);
     assert_string_equal(cfg->broker.address, "adbridge.requests");
+    assert_string_equal(cfg->broker.status_address, "adbridge.status");
+    assert_int_equal(cfg->broker.status_period_s, 30);
+    assert_null(cfg->broker.forest_address);
     assert_null(cfg->broker.proxy.host);
     adb_config_free(cfg);
 }
@@ -176,6 +184,13 @@ static void test_refusals(void **state)
         { D ", \"broker\": {\"url\": \"amqp://x\", \"delivery_limit\": 0}}",
           "$.broker.delivery_limit: must be an integer from 1" },
         { D ", \"broker\": {\"url\": \"amqp://x\", \"proxy\": {\"host\": \"p\"}}}", "$.broker.proxy.port: required" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"status_period_s\": 3601}}",
+          "$.broker.status_period_s: must be an integer from 0" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"status_address\": \"\"}}", "$.broker.status_address: must be a non-empty" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"forest_address\": \"{address}/x\"}}",
+          "$.broker.forest_address: '{address}/x' must contain {forest}" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"forest_address\": \"{forest}\", \"status_period_s\": 0}}",
+          "$.broker.forest_address needs status_period_s above 0" },
         { D ", \"broker\": {\"url\": \"amqp://x\", \"proxy\": {\"host\": \"p\", \"port\": 70000}}}",
           "$.broker.proxy.port: must be an integer" },
         { D ", \"broker\": {\"url\": \"amqp://x\", \"proxy\": {\"port\": 3128}}}", "$.broker.proxy.host: required" },

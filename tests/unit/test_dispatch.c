@@ -41,6 +41,7 @@ typedef struct fake {
     char password[64];
     bool plaintext_from_wire, include_groups;
     size_t n_sealed;
+    int64_t stale_age_s;                /* > 0: get answers from the "cache" this old */
 } fake;
 
 static void keep(char *dst, const char *src)
@@ -82,10 +83,13 @@ static void add(adb_object_list *l, adb_object *o)
 }
 
 static adb_code fake_get(void *arg, const char *id, const char *domain, unsigned kinds, adb_object **out,
-                         adb_object_list *candidates, adb_error *err)
+                         adb_object_list *candidates, adb_dir_freshness *fresh, adb_error *err)
 {
     fake *f = arg;
     adb_code rc = answer(f, err);
+
+    if (rc == ADB_OK && f->stale_age_s > 0)
+        *fresh = (adb_dir_freshness){ .stale = true, .age_s = f->stale_age_s };
 
     keep(f->ident, id);
     keep(f->domain, domain);
@@ -423,7 +427,18 @@ static void test_lookups(void **state)
     r = call(x, "group.get", "{\"id\":\"grp\"}");
     assert_string_equal(json_string_value(json_object_get(json_object_get(result_of(r), "object"), "kind")), "group");
     assert_int_equal(x->f.kinds, ADB_KINDS_GROUP);
+    assert_null(json_object_get(result_of(r), "stale"));   /* fresh: no mark */
     json_decref(r);
+
+    /* A stale answer (no DC answered) says so, with its age. */
+    x->f.stale_age_s = 75;
+    r = call(x, "user.get", "{\"id\":\"alice\"}");
+    res = result_of(r);
+    assert_true(json_is_true(json_object_get(res, "stale")));
+    assert_int_equal(json_integer_value(json_object_get(res, "stale_age_s")), 75);
+    assert_non_null(json_object_get(res, "object"));
+    json_decref(r);
+    x->f.stale_age_s = 0;
 
     r = call(x, "search", "{\"prefix\":\"Sm\",\"kinds\":[\"user\"],\"limit\":2,\"cursor\":\"c0\"}");
     res = result_of(r);

@@ -78,12 +78,30 @@ static void test_weighting_statistics(void **state)
     assert_in_range(first[2] * 100 / n, 8, 12);
 }
 
+/* A numeric host, IPv4 or IPv6, is its own address: no query is sent. */
+static void test_numeric_hosts(void **state)
+{
+    char addrs[ADB_DNS_MAX_ADDRS][46];
+    adb_dns_options o = { .servers = (const char *const[]){ "192.0.2.1" }, .n_servers = 1, .timeout_ms = 1 };
+    adb_error err = { 0 };
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(adb_dns_addrs(&o, "10.231.1.11", addrs, &n, &err), ADB_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(addrs[0], "10.231.1.11");
+    assert_int_equal(adb_dns_addrs(&o, "fd00:231::12", addrs, &n, &err), ADB_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(addrs[0], "fd00:231::12");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_priority_first),
         cmocka_unit_test(test_weight_zero),
         cmocka_unit_test(test_weighting_statistics),
+        cmocka_unit_test(test_numeric_hosts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

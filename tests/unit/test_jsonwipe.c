@@ -138,9 +138,34 @@ static void test_error_kinds(void **state)
     }
 }
 
+/* adb_json_dumps writes what json_dumps writes, with its length, also when
+ * the text outgrows its first buffer (2 KiB). */
+static void test_dumps_matches_jansson(void **state)
+{
+    char big[5000];
+    size_t len = 99;
+    (void)state;
+
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (int i = 0; i < 2; i++) {
+        json_t *j = json_pack("{s:i,s:s,s:[b,n]}", "v", 1, "text", i == 0 ? "h\u00e9llo \"q\"" : big, "a", 1);
+        char *ours = adb_json_dumps(j, JSON_COMPACT, &len), *theirs = json_dumps(j, JSON_COMPACT);
+        assert_non_null(ours);
+        assert_string_equal(ours, theirs);
+        assert_int_equal(len, strlen(theirs));
+        free(ours);
+        free(theirs);
+        json_decref(j);
+    }
+    assert_null(adb_json_dumps(NULL, JSON_COMPACT, &len));
+    assert_int_equal(len, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dumps_matches_jansson),
         cmocka_unit_test(test_control_plain_free_keeps_copies),
         cmocka_unit_test(test_wiped_blocks_hold_nothing),
         cmocka_unit_test(test_error_kinds),

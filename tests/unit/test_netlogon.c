@@ -175,6 +175,27 @@ static void test_reply_decoding(void **state)
 
 /* A reply captured from the testenv's Samba DC2 (tests/fuzz/corpus/netlogon;
  * its first byte is the fuzzer's NtVer selector). */
+/* Addresses that are not numeric IPv4 or IPv6 are refused per ping, before
+ * any datagram: each is settled with invalid_request and none wins. */
+static void test_search_refuses_bad_addresses(void **state)
+{
+    adb_cldap_ping p[3] = { { .address = "dc1.adb.test" }, { .address = "10.0.0.300" }, { .address = "fd00::1::2" } };
+    adb_error err = { 0 };
+    size_t winner = 0;
+
+    (void)state;
+    assert_int_equal(adb_cldap_search(p, 3, "adb.test", 0, NULL, NULL, &winner, &err), ADB_OK);
+    assert_int_equal(winner, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_true(p[i].settled);
+        assert_int_equal(p[i].code, ADB_E_INVALID_REQUEST);
+        assert_non_null(strstr(p[i].error, "not a numeric IPv4 or IPv6 address"));
+    }
+    assert_non_null(strstr(p[2].error, "[fd00::1::2]:389"));
+    assert_int_equal(adb_cldap_ping_all(p, 3, "", 100, &err), ADB_OK);   /* refused per ping, not as a whole */
+    assert_int_equal(p[0].code, ADB_E_INVALID_REQUEST);
+}
+
 static void test_captured_samba_reply(void **state)
 {
     char path[4096];
@@ -210,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_request_encoding),
         cmocka_unit_test(test_reply_decoding),
         cmocka_unit_test(test_captured_samba_reply),
+        cmocka_unit_test(test_search_refuses_bad_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -302,6 +302,30 @@ static void test_json_shape(void **state)
     entry_free(b);
 }
 
+/* A projection keeps exactly the fields asked for; 0 keeps all. */
+static void test_json_fields(void **state)
+{
+    built *b = user_entry("512", "16", "0", "133170048000000000");
+    adb_object *o = decode_ok(b);
+    json_t *j = adb_object_to_json_fields(o, ADB_FIELD_SID | ADB_FIELD_SAM_ACCOUNT_NAME);
+
+    (void)state;
+    assert_int_equal(json_object_size(j), 2);
+    assert_string_equal(json_string_value(json_object_get(j, "sid")), "S-1-5-21-1-2-3-1105");
+    assert_non_null(json_object_get(j, "sam_account_name"));
+    json_decref(j);
+    j = adb_object_to_json_fields(o, 0);
+    assert_int_equal(json_object_size(j), 14);
+    json_decref(j);
+    assert_int_equal(adb_object_field("group"), ADB_FIELD_GROUP);
+    assert_int_equal(adb_object_field("kind"), ADB_FIELD_KIND);
+    assert_int_equal(adb_object_field("name"), 0);
+    assert_int_equal(adb_object_field("Sid"), 0);
+    assert_int_equal(adb_object_field(NULL), 0);
+    adb_object_unref(o);
+    entry_free(b);
+}
+
 static void test_stub_list_sort(void **state)
 {
     adb_sid sid;
@@ -362,14 +386,16 @@ static void test_helpers(void **state)
     assert_string_equal(k, "alice\x01" "adb.test");
     free(k);
     /* The attribute list asks for what decoding reads. */
-    for (int set = 0; set < 2; set++) {
-        const char *const *attrs = adb_object_attrs(set == 0 ? ADB_ATTRS_FULL : ADB_ATTRS_LIST);
-        bool has_computed = false, has_sid = false;
+    for (int set = 0; set < 3; set++) {
+        const char *const *attrs = adb_object_attrs(set == 0 ? ADB_ATTRS_FULL : set == 1 ? ADB_ATTRS_LIST : ADB_ATTRS_NAMES);
+        bool has_computed = false, has_sid = false, has_uac = false;
         for (size_t i = 0; attrs[i] != NULL; i++) {
             has_computed |= strcmp(attrs[i], "msDS-User-Account-Control-Computed") == 0;
             has_sid |= strcmp(attrs[i], "objectSid") == 0;
+            has_uac |= strcmp(attrs[i], "userAccountControl") == 0;
         }
         assert_int_equal(has_computed, set == 0);
+        assert_int_equal(has_uac, set != 2);   /* names: what identifies an object, no more */
         assert_true(has_sid);
     }
 }
@@ -384,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_special_names_round_trip),
         cmocka_unit_test(test_json_shape),
+        cmocka_unit_test(test_json_fields),
         cmocka_unit_test(test_stub_list_sort),
         cmocka_unit_test(test_helpers),
     };

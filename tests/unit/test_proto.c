@@ -59,6 +59,12 @@ static void test_good_requests(void **state)
     assert_true(r.transitive);
     assert_int_equal(r.limit, 10000);
     assert_null(r.cursor);
+    assert_int_equal(r.fields, 0);
+    adb_request_clear(&r);
+
+    assert_int_equal(decode("{\"v\":1,\"id\":\"r\",\"op\":\"group.members\",\"params\":{\"group\":\"big.group\","
+                            "\"fields\":[\"sam_account_name\",\"sid\"]}}", &r, &err), ADB_OK);
+    assert_int_equal(r.fields, ADB_FIELD_SID | ADB_FIELD_SAM_ACCOUNT_NAME);
     adb_request_clear(&r);
 
     assert_int_equal(decode("{\"v\":1,\"id\":\"r\",\"op\":\"auth.password\",\"params\":{\"user\":\"alice@adb.test\","
@@ -121,6 +127,17 @@ static const struct {
     { "{\"v\":1,\"id\":\"r\",\"op\":\"health\",\"params\":{},\"deadline\":\"2030-02-30T00:00:00Z\"}", "$.deadline" },
     { "{\"v\":1,\"id\":\"r\",\"op\":\"health\",\"params\":{},\"op\":\"health\"}", "$" },
     { "[1]", "$" },
+    /* group.members fields: names of the object shape, each once. */
+    { "{\"v\":1,\"id\":\"r\",\"op\":\"group.members\",\"params\":{\"group\":\"g\",\"fields\":[\"sid\",\"name\"]}}",
+      "$.params.fields[1]" },
+    { "{\"v\":1,\"id\":\"r\",\"op\":\"group.members\",\"params\":{\"group\":\"g\",\"fields\":[\"sid\",\"sid\"]}}",
+      "$.params.fields[1]" },
+    { "{\"v\":1,\"id\":\"r\",\"op\":\"group.members\",\"params\":{\"group\":\"g\",\"fields\":[]}}",
+      "$.params.fields" },
+    { "{\"v\":1,\"id\":\"r\",\"op\":\"group.members\",\"params\":{\"group\":\"g\",\"fields\":\"sid\"}}",
+      "$.params.fields" },
+    { "{\"v\":1,\"id\":\"r\",\"op\":\"group.members\",\"params\":{\"group\":\"g\",\"fields\":[1]}}",
+      "$.params.fields[0]" },
     { "{\"v\":1,\"id\":\"r\",\"op\":\"user.get\",\"params\":{\"id\":\"\xff\"}}", "$" },
 };
 

@@ -169,6 +169,32 @@ static void test_freed_secret_is_unreadable(void **state)
     adb_secret_free(s);
 }
 
+/* Raw buffers: kept per size class once freed, and wiped: the next alloc
+ * of the class gets the same pages with none of the old bytes; locked and
+ * not dumped like secrets. */
+static void test_raw_buffers_kept_wiped(void **state)
+{
+    unsigned char *a, *b, *big;
+    char flags[256];
+
+    (void)state;
+    assert_null(adb_secmem_alloc(0));
+    assert_non_null(a = adb_secmem_alloc(1000));
+    memset(a, 'P', 1000);
+    vm_flags_of(a, flags, sizeof flags);
+    assert_non_null(strstr(flags, " dd"));
+    adb_secmem_free(a, 1000);
+    assert_non_null(b = adb_secmem_alloc(900));   /* the same class (1 KiB) */
+    assert_ptr_equal(a, b);
+    for (size_t i = 0; i < 1000; i++)
+        assert_int_equal(b[i], 0);
+    adb_secmem_free(b, 900);
+    assert_non_null(big = adb_secmem_alloc(300 * 1024));   /* above the classes: freed at once */
+    memset(big, 'Q', 300 * 1024);
+    adb_secmem_free(big, 300 * 1024);
+    adb_secmem_free(NULL, 10);
+}
+
 static void test_wipe(void **state)
 {
     char buf[16] = "secret-on-stack";
@@ -213,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_nul_and_equal),
         cmocka_unit_test(test_locked_and_not_dumped),
         cmocka_unit_test(test_freed_secret_is_unreadable),
+        cmocka_unit_test(test_raw_buffers_kept_wiped),
         cmocka_unit_test(test_wipe),
         cmocka_unit_test(test_harden_process),
     };

@@ -1,0 +1,281 @@
+/* Scale: the people picker and group.members over the 5,000 bulk users of
+ * adb.test and, when `testenv up --large` seeded it, the 100,000 users of
+ * partner.test.  Prints, never asserts:
+ *   - search: the first page's latency (p50/p95) and the DC CPU each search
+ *     costs (utime+stime of every process in the DCs' network namespaces,
+ *     read from /proc before and after N searches);
+ *   - group.members through the dispatcher as the wire runs it (pages cut
+ *     to broker.max_reply_bytes): ms per 1,000 members, the largest page
+ *     against max_reply_bytes, and the peak RSS of a child process that
+ *     streams every page and does nothing else.
+ * Only the public directory and dispatch API is used.  The DC CPU counts all
+ * the DCs do meanwhile: other clients of a shared testenv inflate it. */
+#include "config.h"
+
+#include "stats.h"
+
+#include <adbridge/directory.h>
+#include <adbridge/dispatch.h>
+
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The testenv's namespaces (samba-testenv/testenv: DC_NS). */
+static const char *const ADB_DC_NS[] = { "adbt-dc1", "adbt-dc2", NULL };
+static const char *const PARTNER_DC_NS[] = { "adbt-pdc", NULL };
+
+static adb_config *cfg;
+static adb_logger quiet;
+
+static const char *need(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') {
+        fprintf(stderr, "bench_scale: %s is not set (run through bench/run)\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+static void die(const char *what, const adb_error *err)
+{
+    fprintf(stderr, "bench_scale: %s: %s: %s\n", what, adb_code_name(err->code), err->message);
+    exit(2);
+}
+
+/* CPU time (ms) used so far by every process in the named network
+ * namespaces; processes that ended in between are not counted. */
+static double ns_cpu_ms(const char *const *names)
+{
+    double ticks = 0;
+    DIR *proc = opendir("/proc");
+    struct dirent *de;
+
+    if (proc == NULL)
+        return -1;
+    while ((de = readdir(proc)) != NULL) {
+        char path[300], buf[1024];
+        struct stat pst, nst;
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/ns/net", de->d_name);
+        if (stat(path, &pst) != 0)
+            continue;
+        bool ours = false;
+        for (size_t i = 0; names[i] != NULL && !ours; i++) {
+            snprintf(path, sizeof path, "/run/netns/%s", names[i]);
+            ours = stat(path, &nst) == 0 && nst.st_ino == pst.st_ino && nst.st_dev == pst.st_dev;
+        }
+        if (!ours)
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        char *p = strrchr(buf, ')');   /* comm may hold spaces */
+        unsigned long long ut, st;
+        if (p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+            ticks += (double)(ut + st);
+    }
+    closedir(proc);
+    return ticks * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+static adb_dir *open_dir(void)
+{
+    adb_dir *d;
+    adb_error err = { 0 };
+
+    if (adb_dir_open(cfg, &quiet, NULL, &d, &err) != ADB_OK)
+        die("adb_dir_open", &err);
+    return d;
+}
+
+/* ---- search: first page, latency and DC CPU ---- */
+
+static size_t first_page(adb_dir *d, const char *prefix, size_t limit)
+{
+    adb_dir_search_request req = { .prefix = prefix, .limit = limit };
+    adb_dir_page p;
+    adb_error err = { 0 };
+    size_t n;
+
+    adb_dir_invalidate(d, NULL);
+    if (adb_dir_search(d, &req, &p, &err) != ADB_OK)
+        die("search", &err);
+    n = p.items.n;
+    adb_dir_page_clear(&p);
+    return n;
+}
+
+static void bench_search(adb_dir *d, const char *label, const char *prefix, int n)
+{
+    bench_samples s = { 0 };
+    char name[128];
+    size_t got = first_page(d, prefix, 20);   /* connections in place */
+    double adb0 = ns_cpu_ms(ADB_DC_NS), partner0 = ns_cpu_ms(PARTNER_DC_NS);
+
+    for (int i = 0; i < n; i++) {
+        double t0 = bench_now_us();
+        first_page(d, prefix, 20);
+        bench_add(&s, bench_now_us() - t0);
+    }
+    double adb_ms = (ns_cpu_ms(ADB_DC_NS) - adb0) / n, partner_ms = (ns_cpu_ms(PARTNER_DC_NS) - partner0) / n;
+    snprintf(name, sizeof name, "search '%s' limit 20, %s", prefix, label);
+    bench_report(name, &s);
+    if (adb_ms < 0 || partner_ms < 0)   /* a DC process ended meanwhile (another test stopped a DC) */
+        printf("%-44s %zu items; DC CPU per search: n/a (a DC process ended)\n", "", got);
+    else
+        printf("%-44s %zu items; DC CPU per search: adb.test DCs %.1f ms, partner DC %.1f ms\n", "", got, adb_ms,
+               partner_ms);
+}
+
+/* ---- group.members through the dispatcher ---- */
+
+typedef struct members_run {
+    size_t members, pages, max_page_bytes, pages_over;
+    double ms;
+} members_run;
+
+static void stream_members(adb_service *svc, const char *group, members_run *r)
+{
+    char cursor[ADB_CURSOR_TEXT_MAX] = "";
+    double t0 = bench_now_us();
+
+    memset(r, 0, sizeof *r);
+    do {
+        json_t *params = json_pack("{s:s, s:i}", "group", group, "limit", 1000);
+        if (cursor[0] != '\0')
+            json_object_set_new(params, "cursor", json_string(cursor));
+        json_t *req = json_pack("{s:i, s:s, s:s, s:o}", "v", 1, "id", "bench-scale", "op", "group.members",
+                                "params", params);
+        char *body = json_dumps(req, JSON_COMPACT), *reply = NULL;
+        size_t len = 0;
+        json_decref(req);
+        adb_dispatch(svc, body, strlen(body), NULL, &reply, &len);
+        free(body);
+        json_t *rep = reply != NULL ? json_loadb(reply, len, 0, NULL) : NULL;
+        json_t *res = json_object_get(rep, "result");
+        if (res == NULL) {
+            fprintf(stderr, "bench_scale: group.members %s: %s\n", group, reply != NULL ? reply : "out of memory");
+            exit(2);
+        }
+        r->pages++;
+        r->members += json_array_size(json_object_get(res, "members"));
+        if (len > r->max_page_bytes)
+            r->max_page_bytes = len;
+        if (len > cfg->broker.max_reply_bytes)
+            r->pages_over++;
+        const char *next = json_string_value(json_object_get(res, "next_cursor"));
+        snprintf(cursor, sizeof cursor, "%s", next != NULL ? next : "");
+        json_decref(rep);
+        free(reply);
+    } while (cursor[0] != '\0');
+    r->ms = (bench_now_us() - t0) / 1000;
+}
+
+/* In a child that does nothing else: its peak RSS is the streaming's. */
+static void bench_members(const char *group)
+{
+    int fds[2], status;
+    struct rusage ru;
+    members_run r = { 0 };
+
+    if (pipe(fds) != 0) {
+        perror("pipe");
+        exit(2);
+    }
+    fflush(stdout);   /* the child's exit must not print it again */
+    pid_t pid = fork();
+    if (pid == 0) {
+        adb_dir *d = open_dir();
+        adb_service *svc;
+        adb_service_options so = { .dir = d, .config = cfg };
+        adb_error err = { 0 };
+        if (adb_service_new(&so, &svc, &err) != ADB_OK)
+            die("adb_service_new", &err);
+        stream_members(svc, group, &r);
+        ssize_t w = write(fds[1], &r, sizeof r);
+        adb_service_free(svc);
+        adb_dir_free(d);
+        _exit(w == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(fds[1]);
+    ssize_t got = pid > 0 ? read(fds[0], &r, sizeof r) : -1;
+    close(fds[0]);
+    if (pid < 0 || wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0
+        || got != (ssize_t)sizeof r) {
+        fprintf(stderr, "bench_scale: streaming %s failed\n", group);
+        exit(2);
+    }
+    printf("%-44s %zu members in %zu pages, %.0f ms: %.1f ms per 1,000; peak RSS %ld KiB\n",
+           group, r.members, r.pages, r.ms, r.members ? r.ms * 1000 / (double)r.members : 0, ru.ru_maxrss);
+    printf("%-44s largest page %zu bytes of max_reply_bytes %zu; pages over it: %zu\n", "", r.max_page_bytes,
+           cfg->broker.max_reply_bytes, r.pages_over);
+}
+
+static bool large_present(adb_dir *d)
+{
+    adb_object *o = NULL;
+    adb_error err = { 0 };
+    adb_code rc = adb_dir_get(d, "PARTNER\\large.group", NULL, ADB_KINDS_GROUP, &o, NULL, &err);
+
+    adb_object_unref(o);
+    if (rc != ADB_OK && rc != ADB_E_NOT_FOUND)
+        die("get PARTNER\\large.group", &err);
+    return rc == ADB_OK;
+}
+
+int main(int argc, char **argv)
+{
+    int n = argc > 1 ? atoi(argv[1]) : 20;
+    char state[] = "/tmp/adb-bench-scale-XXXXXX";
+    adb_error err = { 0 };
+
+    adb_logger_init(&quiet, ADB_LOG_ERROR, stderr);
+    if (adb_config_load(need("ADBRIDGE_CONFIG"), &cfg, &err) != ADB_OK)
+        die("config", &err);
+    if (mkdtemp(state) == NULL) {
+        perror("mkdtemp");
+        return 2;
+    }
+    free(cfg->state_dir);
+    cfg->state_dir = strdup(state);   /* never the shared state */
+
+    adb_dir *d = open_dir();
+    bool large = large_present(d);
+    bench_search(d, "5k (adb.test bulk)", "bulk.0", n);
+    bench_search(d, "5k, 1,000 match", "bulk.01", n);
+    bench_search(d, "5k, 10 match", "bulk.0100", n);
+    bench_search(d, "nothing matches", "zz.none", n);
+    if (large) {
+        bench_search(d, "100k (partner.test large)", "large.0", n);
+        bench_search(d, "100k, 10,000 match", "large.01", n);
+    } else {
+        printf("%-44s large dataset absent: run testenv up --large\n", "search over 100k users");
+    }
+    adb_dir_free(d);
+
+    bench_members("ADB\\big.group");
+    if (large)
+        bench_members("PARTNER\\large.group");
+    else
+        printf("%-44s large dataset absent: run testenv up --large\n", "members of PARTNER\\large.group");
+
+    adb_config_free(cfg);
+    char path[300];
+    snprintf(path, sizeof path, "%s/subscriptions.json", state);
+    unlink(path);
+    rmdir(state);
+    return 0;
+}
