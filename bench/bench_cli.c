@@ -45,6 +45,7 @@ typedef struct row {
     char **env;               /* NULL: ours */
     const char *wipe_dir;     /* emptied before each run (cold) */
     struct row *before;       /* run, untimed, before each run (e.g. a fresh sssd) */
+    struct row *after;        /* run, untimed, after each run (so it does not load the DC for the next rows) */
     bool optional;            /* not in the ratio lines */
     bench_samples s;
 } row;
@@ -234,11 +235,13 @@ int main(void)
      * program inside its private mounts): a fresh sssd, online, before each
      * run; the run is the user's first lookup, as for a new adbridge process. */
     const char *sssd = getenv("ADB_BENCH_SSSD");
-    static row sssd_cold = { .name = "sssd-anchor.sh cold" };
+    static row sssd_cold = { .name = "sssd-anchor.sh cold" }, sssd_stop = { .name = "sssd-anchor.sh stop" };
     if (sssd != NULL && *sssd != '\0') {
         set_argv(&sssd_cold, (const char *const[]){ sssd, "cold", NULL });
+        set_argv(&sssd_stop, (const char *const[]){ sssd, "stop", NULL });
         r = add(rows, &n, "SSSD initgroups nested.user, empty cache");
         r->before = &sssd_cold;
+        r->after = &sssd_stop;
         set_argv(r, (const char *const[]){ "getent", "-s", "sss", "initgroups", "nested.user@adb.test", NULL });
     }
     static char cold_state[300], cold_cfg[300];
@@ -273,6 +276,8 @@ int main(void)
             if (rows[i].before != NULL)
                 run_once(rows[i].before, true);
             us = run_once(&rows[i], true);
+            if (rows[i].after != NULL)
+                run_once(rows[i].after, true);
             if (round >= 2)
                 bench_add(&rows[i].s, us);
         }
@@ -287,11 +292,6 @@ int main(void)
         printf("  (no SSSD row: run through bench/run, which starts bench/sssd-anchor.sh)\n");
     for (size_t i = 0; i < n; i++)
         bench_report(rows[i].name, &rows[i].s);
-    if (sssd != NULL && *sssd != '\0') {
-        static row sssd_stop = { .name = "sssd-anchor.sh stop" };
-        set_argv(&sssd_stop, (const char *const[]){ sssd, "stop", NULL });
-        run_once(&sssd_stop, true);
-    }
     for (size_t i = 0; i < n; i++)
         free(rows[i].env);
     free(setup.env);

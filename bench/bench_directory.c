@@ -3,7 +3,16 @@
  * connections and topology) and warm (cached), each beside the raw LDAP
  * floor measured in the same run: one search by sAMAccountName on a warm
  * sealed connection.  Peak RSS while streaming the big group is measured in
- * a child process that does nothing else. */
+ * a child process that does nothing else.
+ *
+ * Members are also timed with fields (sid and sam_account_name: members read
+ * with ADB_ATTRS_NAMES), and transitively for the nest chain (nest.L1, one
+ * user 8 groups down); with ADB_BENCH_WINBIND (bench/run sets it to
+ * bench/winbind-anchor.sh) the same two groups go through a fresh winbindd
+ * with empty caches in the same run, and the ratios adbridge/winbind are
+ * printed beside them.  The floors of big.group's members show what the DC
+ * spends per returned entry: paged or not, whole listing attributes or
+ * names only. */
 #include "config.h"
 
 #include "stats.h"
@@ -87,18 +96,19 @@ static void op_groups_of(adb_dir *d)
     adb_object_list_clear(&l);
 }
 
-static void op_big_group(adb_dir *d)
+/* Every page of a group's members, 1000 at a time. */
+static void members_all(adb_dir *d, const char *group, bool transitive, unsigned fields)
 {
     char cursor[ADB_CURSOR_TEXT_MAX] = "";
     adb_error err = { 0 };
     size_t n = 0;
 
     do {
-        adb_dir_members_request req = { .group = "ADB\\big.group", .limit = 1000,
-                                        .cursor = cursor[0] ? cursor : NULL };
+        adb_dir_members_request req = { .group = group, .limit = 1000, .transitive = transitive,
+                                        .cursor = cursor[0] ? cursor : NULL, .fields = fields };
         adb_dir_page p;
         if (adb_dir_members(d, &req, NULL, &p, &err) != ADB_OK)
-            die("members big.group", &err);
+            die(group, &err);
         n += p.items.n;
         snprintf(cursor, sizeof cursor, "%s", p.next_cursor);
         adb_dir_page_clear(&p);
@@ -106,19 +116,76 @@ static void op_big_group(adb_dir *d)
     last_count = n;
 }
 
+enum { NAMES = ADB_FIELD_SID | ADB_FIELD_SAM_ACCOUNT_NAME };
+
+static void op_big_group(adb_dir *d)
+{
+    members_all(d, "ADB\\big.group", false, 0);
+}
+
+static void op_big_group_names(adb_dir *d)
+{
+    members_all(d, "ADB\\big.group", false, NAMES);
+}
+
+/* A group of one member: the same process and code, without the 5,000. */
+static void op_small_group(adb_dir *d)
+{
+    members_all(d, "ADB\\nest.L1", false, 0);
+}
+
+static void op_nest(adb_dir *d)
+{
+    members_all(d, "ADB\\nest.L1", true, 0);
+}
+
+static void op_nest_names(adb_dir *d)
+{
+    members_all(d, "ADB\\nest.L1", true, NAMES);
+}
+
+/* winbind's cold p50 (ms) of `wbinfo --group-info` for each group, from
+ * bench/winbind-anchor.sh; false when ADB_BENCH_WINBIND is not set. */
+static bool winbind_p50(double *big_ms, double *nest_ms)
+{
+    const char *script = getenv("ADB_BENCH_WINBIND");
+    char cmd[1024], line[256], group[64];
+    double ms;
+    FILE *f;
+
+    *big_ms = *nest_ms = 0;
+    if (script == NULL || *script == '\0')
+        return false;
+    snprintf(cmd, sizeof cmd, "'%s' 5 big.group nest.L1", script);
+    if ((f = popen(cmd, "r")) == NULL) {
+        perror("popen");
+        exit(2);
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        fputs(line, stdout);
+        if (sscanf(line, "winbind %63s n=%*d p50_ms=%lf", group, &ms) == 2)
+            *(strcmp(group, "big.group") == 0 ? big_ms : nest_ms) = ms;
+    }
+    if (pclose(f) != 0 || *big_ms <= 0 || *nest_ms <= 0) {
+        fprintf(stderr, "bench_directory: %s failed\n", script);
+        exit(2);
+    }
+    return true;
+}
+
 /* ---- the floor: raw searches on one warm sealed connection ---- */
 
 static adb_ldap_conn *floor_conn;
 static adb_krb *floor_creds;
 
-static void floor_search_set(const char *filter, adb_attr_set set)
+static void floor_search_paged(const char *filter, adb_attr_set set, int page_size)
 {
     const char *const *attrs = adb_object_attrs(set);
     adb_ldap_search *s;
     adb_ldap_entry *e;
     adb_error err = { 0 };
 
-    if (adb_ldap_search_begin(floor_conn, "DC=adb,DC=test", ADB_LDAP_SCOPE_SUBTREE, filter, attrs, 0, &s, &err)
+    if (adb_ldap_search_begin(floor_conn, "DC=adb,DC=test", ADB_LDAP_SCOPE_SUBTREE, filter, attrs, page_size, &s, &err)
         != ADB_OK)
         die("floor search", &err);
     while (adb_ldap_search_next(s, &e, &err) == ADB_OK && e != NULL)
@@ -126,6 +193,11 @@ static void floor_search_set(const char *filter, adb_attr_set set)
     if (err.code != ADB_OK)
         die("floor search", &err);
     adb_ldap_search_end(s);
+}
+
+static void floor_search_set(const char *filter, adb_attr_set set)
+{
+    floor_search_paged(filter, set, 0);
 }
 
 static void floor_search(const char *filter)
@@ -212,7 +284,7 @@ int main(int argc, char **argv)
     adb_object *alice, *big;
     static char sid[ADB_SID_STRING_MAX];
     adb_dir *d;
-    result r[4];
+    result r[7];
     double floor_p50;
 
     adb_logger_init(&quiet, ADB_LOG_ERROR, stderr);
@@ -265,6 +337,24 @@ int main(int argc, char **argv)
     }
     double list_floor_p50 = p50_of(&s);
     bench_report("floor: paged search of big.group's members", &s);
+    for (int i = 0; i < 5; i++) {
+        double t0 = bench_now_us();
+        floor_search_set(member_filter, ADB_ATTRS_NAMES);
+        bench_add(&s, bench_now_us() - t0);
+    }
+    bench_report("floor: the same, names attributes only", &s);
+    for (int i = 0; i < 5; i++) {
+        double t0 = bench_now_us();
+        floor_search_paged(member_filter, ADB_ATTRS_LIST, -1);
+        bench_add(&s, bench_now_us() - t0);
+    }
+    bench_report("floor: the same unpaged, list attributes", &s);
+    for (int i = 0; i < 5; i++) {
+        double t0 = bench_now_us();
+        floor_search_paged(member_filter, ADB_ATTRS_NAMES, -1);
+        bench_add(&s, bench_now_us() - t0);
+    }
+    bench_report("floor: the same unpaged, names attributes", &s);
     free(member_filter);
 
     measure("lookup by DOMAIN\\name", d, op_by_name, n, n * 5, floor_p50, &r[0]);
@@ -274,19 +364,48 @@ int main(int argc, char **argv)
     measure("members of big.group (5 pages of 1000)", d, op_big_group, 10, 100, floor_p50, &r[3]);
     printf("%-44s %zu members; cold p50 = %.2fx the raw paged search of them\n", "", last_count,
            r[3].cold50 / list_floor_p50);
-    adb_dir_stats st;
+    measure("members of big.group, fields sid+name", d, op_big_group_names, 10, 100, floor_p50, &r[4]);
+    printf("%-44s %zu members\n", "", last_count);
+    measure("transitive members of nest.L1", d, op_nest, 10, 100, floor_p50, &r[5]);
+    measure("transitive nest.L1, fields sid+name", d, op_nest_names, 10, 100, floor_p50, &r[6]);
+    printf("%-44s %zu members\n", "", last_count);
+    double wb_big, wb_nest;
+    if (winbind_p50(&wb_big, &wb_nest)) {
+        printf("%-44s %.2fx (goal <= 0.5x)\n", "adbridge/winbind, big.group, whole objects", r[3].cold50 / 1000 / wb_big);
+        printf("%-44s %.2fx\n", "adbridge/winbind, big.group, sid+name", r[4].cold50 / 1000 / wb_big);
+        printf("%-44s %.2fx\n", "adbridge/winbind, nest.L1, whole objects", r[5].cold50 / 1000 / wb_nest);
+        printf("%-44s %.2fx\n", "adbridge/winbind, nest.L1, sid+name", r[6].cold50 / 1000 / wb_nest);
+    } else {
+        printf("%-44s not run (ADB_BENCH_WINBIND is not set; bench/run sets it)\n", "winbind anchor");
+    }
+    /* What a streamed listing holds between pages: the cache's bytes for it
+     * (the members' DNs), per member; the page's objects are let go. */
+    adb_dir_stats st0, st;
+    adb_dir_invalidate(d, NULL);
+    adb_object_unref(big);
+    if (adb_dir_get(d, "ADB\\big.group", NULL, ADB_KINDS_GROUP, &big, NULL, &err) != ADB_OK)
+        die("get big.group", &err);
+    adb_dir_stats_get(d, &st0);
+    op_big_group(d);
+    adb_dir_stats_get(d, &st);
+    printf("%-44s %.1f bytes per member (%zu members)\n", "held between pages of big.group, cache",
+           (double)(st.cache.bytes - st0.cache.bytes) / (double)last_count, last_count);
     adb_dir_stats_get(d, &st);
     printf("%-44s connects=%lu reuses=%lu topology_reads=%lu cache entries=%zu bytes=%zu\n", "pool and cache",
            st.pool.connects, st.pool.reuses, st.topology_reads, st.cache.entries, st.cache.bytes);
     printf("\n%-44s %12s %12s %10s\n", "summary (p50)", "cold ms", "warm us", "cold/floor");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 7; i++)
         printf("%-44s %12.3f %12.1f %9.1fx\n", r[i].name, r[i].cold50 / 1000, r[i].warm50, r[i].cold50 / floor_p50);
     adb_object_unref(alice);
     adb_object_unref(big);
     adb_dir_free(d);
 
-    long base = child_peak_kib(noop), peak = child_peak_kib(op_big_group);
+    long base = child_peak_kib(noop), peak = child_peak_kib(op_big_group), small = child_peak_kib(op_small_group);
     printf("%-44s %ld KiB (an idle directory: %ld KiB)\n", "peak RSS streaming big.group, cold", peak, base);
+    /* Over a group of one member: the DNs held plus one page of 1000 objects,
+     * so an upper bound of what each further member adds. */
+    printf("%-44s %ld KiB; (big - one member) / 5000 = %.0f bytes per member at most\n",
+           "peak RSS listing nest.L1 (1 member), cold", small, (double)(peak - small) * 1024 / 5000);
 
     adb_ldap_close(floor_conn);
     adb_krb_free(floor_creds);
