@@ -12,8 +12,9 @@ locate() { adbridge locate "$@" --json 2>"$ADB_TEST_TMP/locate.err"; }
 
 out=$(locate adb.test)
 check_eq "adb.test: both DCs found" "dc1.adb.test dc2.adb.test" "$(jfield "$out" '" ".join(sorted(x["host"] for x in d["dcs"]))')"
-check_eq "adb.test: DC1 is in site Tokyo, DC2 in Osaka" "Tokyo Osaka" \
-    "$(jfield "$out" '" ".join(next(x["site"] for x in d["dcs"] if x["host"]==h) for h in ("dc1.adb.test","dc2.adb.test"))')"
+# DC2's site is known only when its ping answered before DC1's ended the round.
+check_match "adb.test: DC1 is in site Tokyo, DC2 in Osaka (or not yet known)" '^Tokyo (Osaka)?$' \
+    jfield "$out" '" ".join(next(x["site"] for x in d["dcs"] if x["host"]==h) for h in ("dc1.adb.test","dc2.adb.test"))'
 check_eq "adb.test: the client (10.231.0.1) is in site Tokyo" Tokyo "$(jfield "$out" 'd["client_site"]')"
 check_eq "adb.test: DC1 (same site) comes first" dc1.adb.test "$(jfield "$out" 'd["dcs"][0]["host"]')"
 # The first good answer ends the pings (MS-DISO): DC1 answered; DC2, pinged
