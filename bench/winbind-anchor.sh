@@ -73,6 +73,16 @@ leave() {
 # every cache, idmap and lock database deleted (the join kept); once it
 # answers the ping, `wbinfo --group-info` alone is timed; prints "µs members".
 wb_pid=
+# Stops winbindd's process group, then samba-dcerpcd and its rpcd_* workers,
+# which winbindd starts on demand and which detach into a session of their
+# own: they are found by the private configuration they were given.
+stop_winbind() {
+    kill -- -"$wb_pid" 2>/dev/null
+    wait "$wb_pid" 2>/dev/null
+    while kill -0 -- -"$wb_pid" 2>/dev/null; do sleep 0.05; done
+    pkill -f -- "--configfile=$conf" 2>/dev/null
+    for _ in $(seq 1 100); do pgrep -f -- "--configfile=$conf" >/dev/null || break; sleep 0.05; done
+}
 sample_inside() {
     local group=$1 out=$dir/group-info.txt t0 t1
     rm -rf "$dir"/lock/* "$dir"/state/* "$dir"/cache/* "$dir"/run/*
@@ -80,7 +90,7 @@ sample_inside() {
     # Its own process group, so that stopping it stops its domain children too.
     setsid winbindd -F --no-process-group -s "$conf" </dev/null >>"$dir/winbindd.out" 2>&1 &
     wb_pid=$!
-    trap 'kill -- -"$wb_pid" 2>/dev/null; wait "$wb_pid" 2>/dev/null; while kill -0 -- -"$wb_pid" 2>/dev/null; do sleep 0.05; done' EXIT
+    trap stop_winbind EXIT
     for _ in $(seq 1 200); do
         wbinfo -p >/dev/null 2>&1 && break
         kill -0 "$wb_pid" 2>/dev/null || break
