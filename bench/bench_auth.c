@@ -23,22 +23,6 @@
 #define PASSWORD "Adb.User-Passw0rd"
 #define WRONG "Wrong-Passw0rd-1"
 
-static const char *need(const char *name)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0') {
-        fprintf(stderr, "bench_auth: %s is not set (run through bench/run)\n", name);
-        exit(2);
-    }
-    return v;
-}
-
-static void die(const char *what, const adb_error *err)
-{
-    fprintf(stderr, "bench_auth: %s: %s: %s\n", what, adb_code_name(err->code), err->message);
-    exit(2);
-}
-
 static void run_checks(adb_pwcheck *pc, const char *name, const char *user, const char *password,
                        adb_auth_reason want, int n)
 {
@@ -47,12 +31,12 @@ static void run_checks(adb_pwcheck *pc, const char *name, const char *user, cons
     adb_error err = { 0 };
 
     if (adb_secret_from(password, strlen(password), &pw, &err) != ADB_OK)
-        die("secret", &err);
+        bench_die("secret", &err);
     for (int i = 0; i < n; i++) {
         adb_pwcheck_result r;
         double t0 = bench_now_us();
         if (adb_pwcheck_password(pc, user, pw, &r, &err) != ADB_OK)
-            die(user, &err);
+            bench_die(user, &err);
         bench_add(&s, bench_now_us() - t0);
         if (r.reason != want) {
             fprintf(stderr, "bench_auth: %s: %s, expected %s\n", user, adb_auth_reason_name(r.reason),
@@ -98,20 +82,20 @@ static void run_auth_flow(const char *name, const char *user, const char *passwo
     adb_key_info k;
     adb_error err = { 0 };
 
-    if (adb_config_load(need("ADBRIDGE_CONFIG"), &cfg, &err) != ADB_OK
+    if (adb_config_load(bench_need("ADBRIDGE_CONFIG"), &cfg, &err) != ADB_OK
         || adb_dir_open(cfg, NULL, NULL, &d, &err) != ADB_OK || mkdtemp(dir) == NULL
         || adb_keystore_open(dir, NULL, &ks, &err) != ADB_OK || adb_auth_new(d, ks, cfg, NULL, &a, &err) != ADB_OK)
-        die("auth set-up", &err);
+        bench_die("auth set-up", &err);
     adb_keystore_current(ks, &k);
     if (adb_seal_b64(k.public_key, password, strlen(password), &sealed, &err) != ADB_OK)
-        die("seal", &err);
+        bench_die("seal", &err);
     for (int i = 0; i < n; i++) {
         adb_sealed_copy copy = { k.key_id, sealed };
         adb_auth_request req = { .user = user, .sealed = &copy, .n_sealed = 1 };
         adb_auth_result r;
         double t0 = bench_now_us();
         if (adb_auth_check(a, &req, &r, &err) != ADB_OK)
-            die(user, &err);
+            bench_die(user, &err);
         bench_add(&s, bench_now_us() - t0);
         if (r.reason != want && !(i > 0 && r.reason == ADB_AUTH_LOCKED_BY_BRIDGE)) {
             fprintf(stderr, "bench_auth: %s: %s, expected %s\n", user, adb_auth_reason_name(r.reason),
@@ -141,16 +125,16 @@ static void run_open_sealed(int n)
     char *sealed;
 
     if (mkdtemp(dir) == NULL || adb_keystore_open(dir, NULL, &ks, &err) != ADB_OK)
-        die("keystore", &err);
+        bench_die("keystore", &err);
     adb_keystore_current(ks, &k);
     if (adb_seal_b64(k.public_key, PASSWORD, strlen(PASSWORD), &sealed, &err) != ADB_OK)
-        die("seal", &err);
+        bench_die("seal", &err);
     for (int i = 0; i < n; i++) {
         adb_sealed_copy copies[] = { { "another-instance-key-id", "AAAA" }, { k.key_id, sealed } };
         adb_secret *pw;
         double t0 = bench_now_us();
         if (adb_keystore_open_request(ks, copies, 2, &pw, used, &err) != ADB_OK)
-            die("open", &err);
+            bench_die("open", &err);
         adb_secret_free(pw);
         bench_add(&s, bench_now_us() - t0);
     }
@@ -170,10 +154,10 @@ int main(int argc, char **argv)
     adb_pwcheck *pc;
     adb_error err = { 0 };
 
-    snprintf(principal, sizeof principal, "%s$@%s", need("ADB_TEST_MACHINE"), need("ADB_TEST_REALM"));
-    if (adb_krb_new(need("ADB_TEST_KEYTAB"), principal, &k, &err) != ADB_OK
+    snprintf(principal, sizeof principal, "%s$@%s", bench_need("ADB_TEST_MACHINE"), bench_need("ADB_TEST_REALM"));
+    if (adb_krb_new(bench_need("ADB_TEST_KEYTAB"), principal, &k, &err) != ADB_OK
         || adb_pwcheck_new(k, NULL, &pc, &err) != ADB_OK)
-        die("set-up", &err);
+        bench_die("set-up", &err);
     printf("%-44s %s\n", "verification principal", adb_pwcheck_verify_principal(pc));
     /* badpw.user never locks out (PSO); alice's count is reset by her
      * right password, checked first and last. */

@@ -60,19 +60,11 @@ static void die(const char *what, const char *detail)
     exit(2);
 }
 
-static const char *need(const char *name)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0')
-        die(name, " is not set (run through bench/run)");
-    return v;
-}
-
 /* A copy of the testenv's configuration with state_dir set. */
 static void write_config(const char *path, const char *state_dir)
 {
     json_error_t je;
-    json_t *cfg = json_load_file(need("ADBRIDGE_CONFIG"), 0, &je);
+    json_t *cfg = json_load_file(bench_need("ADBRIDGE_CONFIG"), 0, &je);
 
     if (cfg == NULL)
         die("cannot read $ADBRIDGE_CONFIG: ", je.text);
@@ -177,7 +169,7 @@ static void ratio(row *rows, size_t n, const char *a, const char *b, const char 
 
 int main(void)
 {
-    const char *builddir = need("ADB_TOP_BUILDDIR"), *keytab = need("ADB_TEST_KEYTAB");
+    const char *builddir = bench_need("ADB_TOP_BUILDDIR"), *keytab = bench_need("ADB_TEST_KEYTAB");
     const char *before = getenv("ADB_BENCH_CLI_BEFORE");
     const char *runs_env = getenv("ADB_BENCH_CLI_RUNS");
     char adbridge[300], machine[300], ls_env[320], kinit_env[320];
@@ -190,7 +182,7 @@ int main(void)
     if (mkdtemp(tmp) == NULL)
         die("cannot create a temporary directory", "");
     snprintf(adbridge, sizeof adbridge, "%s/adbridge", builddir);
-    snprintf(machine, sizeof machine, "%s$@%s", need("ADB_TEST_MACHINE"), need("ADB_TEST_REALM"));
+    snprintf(machine, sizeof machine, "%s$@%s", bench_need("ADB_TEST_MACHINE"), bench_need("ADB_TEST_REALM"));
     snprintf(state, sizeof state, "%s/state", tmp);
     snprintf(cfg_path, sizeof cfg_path, "%s/adbridge.json", tmp);
     write_config(cfg_path, state);

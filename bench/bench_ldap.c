@@ -14,22 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *need(const char *name)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0') {
-        fprintf(stderr, "bench_ldap: %s is not set (run through bench/run)\n", name);
-        exit(2);
-    }
-    return v;
-}
-
-static void die(const char *what, const adb_error *err)
-{
-    fprintf(stderr, "bench_ldap: %s: %s: %s\n", what, adb_code_name(err->code), err->message);
-    exit(2);
-}
-
 static adb_ldap_target target;
 static adb_krb *creds;
 
@@ -42,11 +26,11 @@ static double one_search(adb_ldap_conn *c, const char *filter)
     double t0 = bench_now_us();
 
     if (adb_ldap_search_begin(c, "DC=adb,DC=test", ADB_LDAP_SCOPE_SUBTREE, filter, attrs, 0, &s, &err) != ADB_OK)
-        die("search", &err);
+        bench_die("search", &err);
     while (adb_ldap_search_next(s, &e, &err) == ADB_OK && e != NULL)
         adb_ldap_entry_free(e);
     if (err.code != ADB_OK)
-        die("search", &err);
+        bench_die("search", &err);
     adb_ldap_search_end(s);
     return bench_now_us() - t0;
 }
@@ -60,7 +44,7 @@ static void *worker(void *arg)
 
     (void)arg;
     if (adb_ldap_connect(&target, creds, NULL, &c, &err) != ADB_OK)
-        die("connect", &err);
+        bench_die("connect", &err);
     for (int i = 0; i < THREAD_SEARCHES; i++)
         one_search(c, "(sAMAccountName=alice)");
     adb_ldap_close(c);
@@ -75,15 +59,15 @@ int main(int argc, char **argv)
     adb_error err = { 0 };
     adb_ldap_conn *c;
 
-    snprintf(principal, sizeof principal, "%s$@%s", need("ADB_TEST_MACHINE"), need("ADB_TEST_REALM"));
+    snprintf(principal, sizeof principal, "%s$@%s", bench_need("ADB_TEST_MACHINE"), bench_need("ADB_TEST_REALM"));
     target.host = "dc1.adb.test";
-    target.address = need("ADB_TEST_DC1");
+    target.address = bench_need("ADB_TEST_DC1");
 
     for (int i = 0; i < 20; i++) {
         double t0 = bench_now_us();
-        if (adb_krb_new(need("ADB_TEST_KEYTAB"), principal, &creds, &err) != ADB_OK
+        if (adb_krb_new(bench_need("ADB_TEST_KEYTAB"), principal, &creds, &err) != ADB_OK
             || adb_krb_refresh(creds, true, &err) != ADB_OK)
-            die("kinit", &err);
+            bench_die("kinit", &err);
         bench_add(&s, bench_now_us() - t0);
         if (i < 19)
             adb_krb_free(creds);
@@ -93,14 +77,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < 50; i++) {
         double t0 = bench_now_us();
         if (adb_ldap_connect(&target, creds, NULL, &c, &err) != ADB_OK)
-            die("connect", &err);
+            bench_die("connect", &err);
         bench_add(&s, bench_now_us() - t0);
         adb_ldap_close(c);
     }
     bench_report("connect + GSSAPI bind (sealed), warm TGT", &s);
 
     if (adb_ldap_connect(&target, creds, NULL, &c, &err) != ADB_OK)
-        die("connect", &err);
+        bench_die("connect", &err);
     printf("%-44s ssf=%u\n", "negotiated security strength", adb_ldap_ssf(c));
     for (int i = 0; i < iterations; i++)
         bench_add(&s, one_search(c, "(sAMAccountName=alice)"));
@@ -113,17 +97,17 @@ int main(int argc, char **argv)
     /* The same over LDAPS (ldap.tls = ldaps with the testenv's CA bundle):
      * TLS protects, GSSAPI only authenticates; beside the sealed figures. */
     {
-        adb_ldap_options tls = { .tls = ADB_LDAP_TLS_LDAPS, .ca_file = need("ADB_TEST_DC_CA") };
+        adb_ldap_options tls = { .tls = ADB_LDAP_TLS_LDAPS, .ca_file = bench_need("ADB_TEST_DC_CA") };
         for (int i = 0; i < 50; i++) {
             double t0 = bench_now_us();
             if (adb_ldap_connect(&target, creds, &tls, &c, &err) != ADB_OK)
-                die("connect (ldaps)", &err);
+                bench_die("connect (ldaps)", &err);
             bench_add(&s, bench_now_us() - t0);
             adb_ldap_close(c);
         }
         bench_report("connect + LDAPS + GSSAPI bind, warm TGT", &s);
         if (adb_ldap_connect(&target, creds, &tls, &c, &err) != ADB_OK)
-            die("connect (ldaps)", &err);
+            bench_die("connect (ldaps)", &err);
         printf("%-44s %s\n", "LDAPS protection", adb_ldap_protection(c));
         for (int i = 0; i < iterations; i++)
             bench_add(&s, one_search(c, "(sAMAccountName=alice)"));

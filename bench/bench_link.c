@@ -35,28 +35,6 @@
 #define SEARCH "{\"v\":1,\"id\":\"@\",\"op\":\"search\",\"params\":{\"prefix\":\"ali\"}}"
 #define INVALIDATE "{\"v\":1,\"id\":\"@\",\"op\":\"cache.invalidate\",\"params\":{\"id\":\"alice@adb.test\"}}"
 
-static char *need(const char *name)
-{
-    char *v = getenv(name);
-    if (v == NULL || *v == '\0') {
-        fprintf(stderr, "bench_link: %s is not set (run through bench/run, which starts the broker)\n", name);
-        exit(2);
-    }
-    return v;
-}
-
-static void die(const char *what, const adb_error *err)
-{
-    fprintf(stderr, "bench_link: %s: %s: %s\n", what, adb_code_name(err->code), err->message);
-    exit(2);
-}
-
-static void dief(const char *what)
-{
-    fprintf(stderr, "bench_link: %s\n", what);
-    exit(2);
-}
-
 /* ---- (a) adb_dispatch in process ---- */
 
 /* The request template tmpl with its "@" replaced by id. */
@@ -179,7 +157,7 @@ static void *worker(void *arg)
             adb_link_complete(r->link, job, rq->body, rq->len);
             continue;
         }
-        adb_delivery dlv = { rq->redelivered, rq->expiry_unix_ms };
+        adb_delivery dlv = { .redelivered = rq->redelivered, .expiry_unix_ms = rq->expiry_unix_ms };
         adb_dispatch(r->svc, rq->body, rq->len, &dlv, &reply, &len);
         adb_link_complete(r->link, job, reply, len);
         free(reply);
@@ -201,11 +179,11 @@ static void responder_start(responder *r, adb_broker_config *b, adb_service *svc
     r->workers = workers;
     b->workers = workers;
     if (adb_link_new(&lo, &r->link, &err) != ADB_OK)
-        die("adb_link_new", &err);
+        bench_die("adb_link_new", &err);
     for (unsigned i = 0; i < workers; i++)
         pthread_create(&r->th[i], NULL, worker, r);
     if (adb_link_start(r->link, &err) != ADB_OK)
-        die("adb_link_start", &err);
+        bench_die("adb_link_start", &err);
     for (int i = 0; i < 300; i++) {
         adb_link_state_get(r->link, &st);
         if (st.status == ADB_LINK_CONNECTED)
@@ -290,20 +268,15 @@ int main(int argc, char **argv)
     amqp_broker_init(&broker, "bench_link");
     /* Warnings only: a line per request would time the logger. */
     adb_logger_init(&lg, ADB_LOG_WARN, stderr);
-    if (adb_config_load(need("ADBRIDGE_CONFIG"), &cfg, &err) != ADB_OK)
-        die("config", &err);
-    if (mkdtemp(dir) == NULL)
-        dief("mkdtemp failed");
-    free(cfg->state_dir); /* private: keys and flags made here never touch the shared state */
-    cfg->state_dir = strdup(dir);
+    cfg = bench_config(dir);   /* private: keys and flags made here never touch the shared state */
     if (adb_dir_open(cfg, &lg, NULL, &d, &err) != ADB_OK || adb_keystore_open(dir, NULL, &ks, &err) != ADB_OK)
-        die("set-up", &err);
+        bench_die("set-up", &err);
     so.dir = d;
     so.keystore = ks;
     so.config = cfg;
     so.log = &lg;
     if (adb_service_new(&so, &svc, &err) != ADB_OK)
-        die("adb_service_new", &err);
+        bench_die("adb_service_new", &err);
 
     printf("-- in process: adb_dispatch, no broker\n");
     run_dispatch(svc, "dispatch health", HEALTH, NULL, n);
@@ -313,10 +286,10 @@ int main(int argc, char **argv)
     run_dispatch_throughput(svc, "dispatch user.get cached, 1 thread", USER_GET, 1, 20 * n);
     run_dispatch_throughput(svc, "dispatch user.get cached, 4 threads", USER_GET, 4, 20 * n);
 
-    b.url = need("BROKER_AMQP_URL");
+    b.url = bench_need("BROKER_AMQP_URL");
     b.address = (char *)"/queue/requests";
-    b.username = need("BROKER_USER");
-    b.password_file = need("BROKER_PASSWORD_FILE");
+    b.username = bench_need("BROKER_USER");
+    b.password_file = bench_need("BROKER_PASSWORD_FILE");
     b.sasl_mechanisms = (char *)"PLAIN";
     b.max_message_bytes = 65536;
     b.max_reply_bytes = 262144;
@@ -332,7 +305,7 @@ int main(int argc, char **argv)
     responder_stop(&r);
 
     b.proxy.host = (char *)"127.0.0.1";
-    b.proxy.port = (unsigned)atoi(need("PROXY_PORT_bench"));
+    b.proxy.port = (unsigned)atoi(bench_need("PROXY_PORT_bench"));
     printf("-- the link through tinyproxy (HTTP CONNECT) 127.0.0.1:%u\n", b.proxy.port);
     responder_start(&r, &b, NULL, 1, &lg);
     run_roundtrip("broker round trip, echo responder, proxied", "ep", HEALTH, n);

@@ -72,14 +72,6 @@ __attribute__((format(printf, 1, 2), noreturn)) static void dief(const char *fmt
     exit(2);
 }
 
-static char *need(const char *name)
-{
-    char *v = getenv(name);
-    if (v == NULL || *v == '\0')
-        dief("%s is not set (run through bench/run, which starts the broker)", name);
-    return v;
-}
-
 /* ---- CPU time from /proc ---- */
 
 /* utime + stime (+ cutime + cstime with children) of pid, in clock ticks; -1 if gone. */
@@ -352,14 +344,14 @@ static double client_run(amqp_broker *b, const char *target, const char *prefix,
 static void write_config(const char *path, const char *state_dir, int workers)
 {
     json_error_t je;
-    json_t *c = json_load_file(need("ADBRIDGE_CONFIG"), 0, &je);
+    json_t *c = json_load_file(bench_need("ADBRIDGE_CONFIG"), 0, &je);
 
     if (c == NULL)
         dief("cannot read $ADBRIDGE_CONFIG: %s", je.text);
     json_object_set_new(c, "state_dir", json_string(state_dir));
-    json_object_set_new(c, "broker", json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "url", need("BROKER_AMQP_URL"),
-                                               "address", REQUESTS_ADDR, "username", need("BROKER_USER"),
-                                               "password_file", need("BROKER_PASSWORD_FILE"), "sasl_mechanisms",
+    json_object_set_new(c, "broker", json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "url", bench_need("BROKER_AMQP_URL"),
+                                               "address", REQUESTS_ADDR, "username", bench_need("BROKER_USER"),
+                                               "password_file", bench_need("BROKER_PASSWORD_FILE"), "sasl_mechanisms",
                                                "PLAIN", "workers", workers, "reconnect_max_s", 4));
     if (json_dump_file(c, path, JSON_INDENT(1)) != 0)
         dief("cannot write %s", path);
@@ -487,7 +479,7 @@ int main(int argc, char **argv)
 {
     int workers = 4, n = 3000, repeats = 3, windows[MAX_WINDOWS], nw = 0, opt, daemon, status;
     char dir[] = "/tmp/adb-bench-load-XXXXXX", config[PATH_MAX], log[PATH_MAX], state[PATH_MAX];
-    const char *exe = need("ADB_BENCH_ADBRIDGED");
+    const char *exe = bench_need("ADB_BENCH_ADBRIDGED");
     result floor_r[MAX_WINDOWS], cached[MAX_WINDOWS], uncached[MAX_WINDOWS];
     bench_samples s = { 0 };
     dc_procs *dc = calloc(1, sizeof *dc);

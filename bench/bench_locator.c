@@ -17,12 +17,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-static void die(const char *what, const adb_error *err)
-{
-    fprintf(stderr, "bench_locator: %s: %s: %s\n", what, adb_code_name(err->code), err->message);
-    exit(2);
-}
-
 /* n cold locates of adb.test with hosts pinned (NULL: from DNS). */
 static void cold(const char *name, adb_config *cfg, char **hosts, size_t n_hosts, int n)
 {
@@ -41,7 +35,7 @@ static void cold(const char *name, adb_config *cfg, char **hosts, size_t n_hosts
         double t0 = bench_now_us();
         if (adb_locator_new(cfg, NULL, &loc, &err) != ADB_OK
             || adb_locator_get(loc, "adb.test", ADB_LOCATE_DEFAULT, NULL, &l, &err) != ADB_OK)
-            die("locate", &err);
+            bench_die("locate", &err);
         bench_add(&s, bench_now_us() - t0);
         adb_dc_list_free(&l);
         adb_locator_free(loc);
@@ -83,7 +77,7 @@ static void concurrent(adb_config *cfg)
 
     if (adb_locator_new(cfg, NULL, &loc, &err) != ADB_OK
         || adb_locator_get(loc, "adb.test", ADB_LOCATE_DEFAULT, NULL, &l, &err) != ADB_OK)
-        die("locate", &err);
+        bench_die("locate", &err);
     adb_dc_list_free(&l);
     pthread_barrier_init(&go, NULL, CALLERS);
     for (int r = 0; r < ROUNDS; r++) {
@@ -115,7 +109,7 @@ int main(int argc, char **argv)
     adb_dc_list l;
 
     if (path == NULL || adb_config_load(path, &cfg, &err) != ADB_OK)
-        die("configuration ($ADBRIDGE_CONFIG, run through bench/run)", &err);
+        bench_die("configuration ($ADBRIDGE_CONFIG, run through bench/run)", &err);
     char *alive[] = { "dc1.adb.test", "dc2.adb.test" };
     char *dead3[] = { "10.231.9.1", "10.231.9.2", "10.231.9.3", "dc1.adb.test", "dc2.adb.test" };
     char *dead5[] = { "10.231.9.1", "10.231.9.2", "10.231.9.3", "10.231.9.4", "10.231.9.5", "dc1.adb.test",
@@ -128,12 +122,12 @@ int main(int argc, char **argv)
 
     if (adb_locator_new(cfg, NULL, &loc, &err) != ADB_OK
         || adb_locator_get(loc, "adb.test", ADB_LOCATE_DEFAULT, NULL, &l, &err) != ADB_OK)
-        die("locate", &err);
+        bench_die("locate", &err);
     adb_dc_list_free(&l);
     for (int i = 0; i < n * 50; i++) {
         double t0 = bench_now_us();
         if (adb_locator_get(loc, "adb.test", ADB_LOCATE_DEFAULT, NULL, &l, &err) != ADB_OK)
-            die("locate", &err);
+            bench_die("locate", &err);
         bench_add(&s, bench_now_us() - t0);
         adb_dc_list_free(&l);
     }

@@ -34,22 +34,6 @@ static const char *const PARTNER_DC_NS[] = { "adbt-pdc", NULL };
 static adb_config *cfg;
 static adb_logger quiet;
 
-static const char *need(const char *name)
-{
-    const char *v = getenv(name);
-    if (v == NULL || *v == '\0') {
-        fprintf(stderr, "bench_scale: %s is not set (run through bench/run)\n", name);
-        exit(2);
-    }
-    return v;
-}
-
-static void die(const char *what, const adb_error *err)
-{
-    fprintf(stderr, "bench_scale: %s: %s: %s\n", what, adb_code_name(err->code), err->message);
-    exit(2);
-}
-
 /* CPU time (ms) used so far by every process in the named network
  * namespaces; processes that ended in between are not counted. */
 static double ns_cpu_ms(const char *const *names)
@@ -93,12 +77,7 @@ static double ns_cpu_ms(const char *const *names)
 
 static adb_dir *open_dir(void)
 {
-    adb_dir *d;
-    adb_error err = { 0 };
-
-    if (adb_dir_open(cfg, &quiet, NULL, &d, &err) != ADB_OK)
-        die("adb_dir_open", &err);
-    return d;
+    return bench_dir_open(cfg, &quiet);
 }
 
 /* ---- search: first page, latency and DC CPU ---- */
@@ -112,7 +91,7 @@ static size_t first_page(adb_dir *d, const char *prefix, size_t limit)
 
     adb_dir_invalidate(d, NULL);
     if (adb_dir_search(d, &req, &p, &err) != ADB_OK)
-        die("search", &err);
+        bench_die("search", &err);
     n = p.items.n;
     adb_dir_page_clear(&p);
     return n;
@@ -203,7 +182,7 @@ static void bench_members(const char *group)
         adb_service_options so = { .dir = d, .config = cfg };
         adb_error err = { 0 };
         if (adb_service_new(&so, &svc, &err) != ADB_OK)
-            die("adb_service_new", &err);
+            bench_die("adb_service_new", &err);
         stream_members(svc, group, &r);
         ssize_t w = write(fds[1], &r, sizeof r);
         adb_service_free(svc);
@@ -232,7 +211,7 @@ static bool large_present(adb_dir *d)
 
     adb_object_unref(o);
     if (rc != ADB_OK && rc != ADB_E_NOT_FOUND)
-        die("get PARTNER\\large.group", &err);
+        bench_die("get PARTNER\\large.group", &err);
     return rc == ADB_OK;
 }
 
@@ -240,17 +219,9 @@ int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 20;
     char state[] = "/tmp/adb-bench-scale-XXXXXX";
-    adb_error err = { 0 };
 
     adb_logger_init(&quiet, ADB_LOG_ERROR, stderr);
-    if (adb_config_load(need("ADBRIDGE_CONFIG"), &cfg, &err) != ADB_OK)
-        die("config", &err);
-    if (mkdtemp(state) == NULL) {
-        perror("mkdtemp");
-        return 2;
-    }
-    free(cfg->state_dir);
-    cfg->state_dir = strdup(state);   /* never the shared state */
+    cfg = bench_config(state);
 
     adb_dir *d = open_dir();
     bool large = large_present(d);
@@ -272,10 +243,6 @@ int main(int argc, char **argv)
     else
         printf("%-44s large dataset absent: run testenv up --large\n", "members of PARTNER\\large.group");
 
-    adb_config_free(cfg);
-    char path[300];
-    snprintf(path, sizeof path, "%s/subscriptions.json", state);
-    unlink(path);
-    rmdir(state);
+    bench_config_free(cfg, state);
     return 0;
 }

@@ -135,6 +135,15 @@ typedef struct adb_dir_members_request {
 adb_code adb_dir_members(adb_dir *d, const adb_dir_members_request *req, adb_object **group_out,
                          adb_dir_page *out, adb_error *err);
 
+/* The Kerberos name a user identifier most likely has, without reading
+ * the directory: name@domain for DOMAIN\name (or a name with its domain),
+ * the UPN itself when its suffix is an enabled domain; and that domain.
+ * False for forms that need a search (bare names, SIDs, other suffixes).
+ * A password check starts its KDC exchange with it while it reads the
+ * account (auth.c), and uses it only if the account says the same. */
+bool adb_dir_principal_guess(adb_dir *d, const char *id, const char *domain, char *principal, size_t psize,
+                             char *domain_dns, size_t dsize);
+
 /* The topology (read on first use and after topology_ttl_s; refresh forces
  * a new read).  *out is a reference: adb_topology_unref it. */
 adb_code adb_dir_topology(adb_dir *d, bool refresh, adb_topology **out, adb_error *err);

@@ -42,6 +42,9 @@
 typedef struct adb_delivery {
     bool redelivered;          /* first_acquirer false or delivery_count > 0 */
     int64_t expiry_unix_ms;    /* AMQP absolute expiry or 0 */
+    bool *unavailable;         /* out, may be NULL: set true when the reply is a lookup's dc_unavailable (no DC
+                                * answered; nothing ran that must not run twice), which another instance may
+                                * answer better; password checks never set it (a second check could count twice) */
 } adb_delivery;
 
 typedef struct adb_service adb_service;

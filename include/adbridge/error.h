@@ -6,6 +6,7 @@
 #ifndef ADBRIDGE_ERROR_H
 #define ADBRIDGE_ERROR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The order is not part of the contract; the names are (adb_code_name). */
@@ -43,6 +44,9 @@ typedef struct adb_error {
 
 /* Stable snake_case name of a code ("not_found"), used on the wire and in logs. */
 const char *adb_code_name(adb_code code);
+
+/* The code named by adb_code_name's text; false for a name it never gives. */
+bool adb_code_from_name(const char *name, adb_code *out);
 
 /* Sets err (when not NULL) and returns code, so callers can write
  * `return adb_error_set(err, ADB_E_DNS, "...", ...);`.  The message is

@@ -40,6 +40,11 @@ typedef struct adb_identity {
  * is missing or empty (the message names systemd-machine-id-setup). */
 adb_code adb_identity_this_machine(char out[33], adb_error *err);
 
+/* The application-specific id of a machine id (both 32 hex digits): what
+ * adb_identity_this_machine computes from /etc/machine-id.  io_error for a
+ * machine id that is not 32 hex digits or is all zeros. */
+adb_code adb_identity_app_specific(const char *machine_hex, const char *app_hex, char out[33], adb_error *err);
+
 /* Compares the record in state_dir with this machine and principal.
  * *recorded (may be NULL) gets the record when there is one.  A mismatch is
  * not an error: *state says it, adb_identity_explain words it.

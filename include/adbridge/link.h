@@ -61,7 +61,19 @@ typedef struct adb_link_request {
     unsigned deliveries;       /* this delivery's number, as far as known (1: the first) */
     int64_t expiry_unix_ms;    /* absolute-expiry-time, or creation (else arrival) + ttl; 0: none */
     const char *message_id;    /* printable form for logs ("" when absent); never the body */
+    const char *forest;        /* the forest whose address it came on (broker.forest_address); NULL: the common one */
 } adb_link_request;
+
+/* Whether a request that found no DC of its forest may be given back
+ * (adb_link_complete with reply NULL) for another instance instead of
+ * being answered dc_unavailable: it came on a forest's address (another
+ * instance that can serve the forest takes it there; the instances that
+ * cannot detach from it), it has deliveries left before
+ * broker->delivery_limit (the last one answers, so a forest nobody reaches
+ * still gets an answer), and at least ADB_LINK_REROUTE_MIN_MS before it
+ * expires (0: no expiry).  Pure: the caller decides, the link only settles. */
+enum { ADB_LINK_REROUTE_MIN_MS = 3000 };
+bool adb_link_may_reroute(const adb_link_request *rq, unsigned delivery_limit, int64_t now_unix_ms);
 
 /* Called on the link thread for each request; must not block (queue the job
  * to a worker).  Every job must end in exactly one adb_link_complete. */
@@ -189,5 +201,16 @@ typedef struct adb_link_probe_result {
  * Returns ADB_OK or the error of the failed stage (timeout, io_error,
  * protocol_error, config_invalid, dns_failure). */
 adb_code adb_link_probe(const adb_broker_config *b, int timeout_ms, adb_link_probe_result *out, adb_error *err);
+
+/* adb_link_probe run by the daemon's binary (`adbridged --config
+ * config_path --probe-broker`), so that a caller need not link the AMQP
+ * stack (the CLI's diagnose): the same result, or io_error / internal_error
+ * when the binary cannot be run or printed no result.  The binary is the
+ * adbridged beside this executable, else the installed one. */
+adb_code adb_link_probe_exec(const char *config_path, int timeout_ms, adb_link_probe_result *out, adb_error *err);
+
+/* The probe's outcome as the one-line JSON object adbridged --probe-broker
+ * prints (malloc'd; NULL without memory). */
+char *adb_link_probe_result_json(adb_code rc, const adb_link_probe_result *r);
 
 #endif

@@ -109,6 +109,12 @@ void adb_locator_mark_up(adb_locator *loc, const char *domain, const char *host)
  * adb_locator_get it may re-probe DCs whose backoff ran out. */
 bool adb_locator_prefers_other(adb_locator *loc, const char *domain, adb_locate_flags flags, const char *host);
 
+/* Whether adb_locator_prefers_other's answers may have changed since *seen
+ * (0 the first time): a DC's health or a located list changed, or a
+ * backoff or a list's TTL ran out.  Updates *seen.  Takes no lock (an
+ * atomic load and a clock read), for the pool's every release. */
+bool adb_locator_changed(adb_locator *loc, uint64_t *seen);
+
 /* Counters, for tests and benchmarks: refreshes (DNS and pings of an
  * entry), re-probes of DCs whose backoff ran out, CLDAP pings sent. */
 typedef struct adb_locator_stats {

@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <openldap.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sasl/sasl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,32 @@ static adb_code tcp_connect(const adb_ldap_target *t, int port, int timeout_ms, 
 }
 
 /* GSSAPI asks for nothing but an optional authorization id: give defaults. */
+/* Cyrus SASL loads every plugin in its directory when a process first uses
+ * it (digest-md5 and scram pull in OpenSSL, sasldb Berkeley DB): about 3 ms
+ * of each CLI run for mechanisms the bridge never uses.  The first
+ * sasl_client_init sets the process's callbacks (libldap's own later call
+ * only counts a reference), so this one, run before any bind, lets only the
+ * GSSAPI plugin load. */
+static pthread_once_t sasl_once = PTHREAD_ONCE_INIT;
+
+static int only_gssapi(void *context, const char *file, sasl_verify_type_t type)
+{
+    const char *base = strrchr(file, '/');
+
+    (void)context;
+    base = base != NULL ? base + 1 : file;
+    return type != SASL_VRFY_PLUGIN || strncmp(base, "libgssapiv2.", 12) == 0 ? SASL_OK : SASL_CONTINUE;
+}
+
+static void sasl_init_once(void)
+{
+    static const sasl_callback_t callbacks[] = {
+        { SASL_CB_VERIFYFILE, (int (*)(void))(void (*)(void))only_gssapi, NULL },
+        { SASL_CB_LIST_END, NULL, NULL },
+    };
+    (void)sasl_client_init(callbacks);   /* on failure libldap's own call reports it */
+}
+
 static int sasl_interact(LDAP *ld, unsigned flags, void *defaults, void *in)
 {
     (void)ld;
@@ -412,6 +439,7 @@ adb_code adb_ldap_connect(const adb_ldap_target *target, const adb_krb *creds,
         return adb_error_set(err, ADB_E_NOMEM, "out of memory");
     }
     c->op_timeout_ms = op_ms;
+    pthread_once(&sasl_once, sasl_init_once);   /* before libldap's first call initialises SASL */
     if ((code = adb_krb_use_on_this_thread(creds, err)) != ADB_OK
         || (code = open_handle(target, port, tls, ca_file, LDAP_OPT_X_TLS_DEMAND, connect_ms, op_ms, &c->ld,
                                err)) != ADB_OK) {

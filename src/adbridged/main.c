@@ -8,6 +8,7 @@
 #include "workers.h"
 
 #include <adbridge/auth.h>
+#include <adbridge/clock.h>
 #include <adbridge/ctx.h>
 #include <adbridge/directory.h>
 #include <adbridge/dispatch.h>
@@ -17,6 +18,7 @@
 #include <adbridge/krb.h>
 #include <adbridge/link.h>
 #include <adbridge/secmem.h>
+#include <adbridge/text.h>
 #include <adbridge/version.h>
 
 #include <getopt.h>
@@ -60,6 +62,10 @@ static void usage(FILE *out)
             "  -f, --foreground   stay in the foreground, log to stderr\n"
             "      --check-config run the start-up checks (configuration, file permissions,\n"
             "                     secret files, instance key; no network) and exit\n"
+            "      --probe-broker connect to the broker as the daemon would (proxy, TLS, SASL,\n"
+            "                     AMQP open), print the outcome as JSON and exit; what\n"
+            "                     `adbridge diagnose` runs for its cloud check\n"
+            "      --timeout-ms N the probe's time limit (default 10000)\n"
             "  -h, --help         show this help\n"
             "  -V, --version      show the version\n"
             "\n"
@@ -73,12 +79,23 @@ static void run_job(void *arg, void *item)
     daemon_state *d = arg;
     adb_link_job *job = item;
     const adb_link_request *rq = adb_link_job_request(job);
-    adb_delivery dlv = { .redelivered = rq->redelivered, .expiry_unix_ms = rq->expiry_unix_ms };
+    bool unavailable = false;
+    adb_delivery dlv = { .redelivered = rq->redelivered, .expiry_unix_ms = rq->expiry_unix_ms,
+                         .unavailable = &unavailable };
     char *reply = NULL;
     size_t reply_len = 0;
 
     adb_dispatch(d->svc, rq->body, rq->len, &dlv, &reply, &reply_len);
-    /* reply NULL (out of memory): the link gives the request back. */
+    /* No DC of a forest answered a request that came on that forest's
+     * address: another instance may reach it (this one detaches once its
+     * probes agree), so the request goes back instead of the answer. */
+    if (unavailable && adb_link_may_reroute(rq, d->ctx->config->broker.delivery_limit, adb_wall_ms())) {
+        adb_log(&d->ctx->log, ADB_LOG_INFO, "request_rerouted", "message_id=%s forest=%s deliveries=%u "
+                "reason=dc_unavailable", ADB_LOG_V(rq->message_id), ADB_LOG_V(rq->forest), rq->deliveries);
+        free(reply);
+        reply = NULL;
+    }
+    /* reply NULL (out of memory, or rerouted): the link gives the request back. */
     adb_link_complete(d->link, job, reply, reply_len);
     free(reply);
 }
@@ -384,19 +401,46 @@ out:
     return rc;
 }
 
+/* --probe-broker: one JSON line on stdout whatever the outcome (0), or 2
+ * when the configuration cannot be read (the message on stderr). */
+static int probe_broker(const char *config_path, int timeout_ms)
+{
+    adb_link_probe_result r;
+    adb_config *cfg = NULL;
+    adb_error err = { 0 };
+    adb_code rc;
+    char *text;
+
+    if (adb_config_load(adb_config_path(config_path), &cfg, &err) != ADB_OK) {
+        fprintf(stderr, "adbridged: %s: %s\n", adb_code_name(err.code), err.message);
+        return 2;
+    }
+    rc = adb_link_probe(&cfg->broker, timeout_ms, &r, &err);
+    text = adb_link_probe_result_json(rc, &r);
+    adb_config_free(cfg);
+    if (text == NULL)
+        return 1;
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    enum { OPT_CHECK_CONFIG = 256 };
+    enum { OPT_CHECK_CONFIG = 256, OPT_PROBE_BROKER, OPT_TIMEOUT_MS };
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "foreground", no_argument, NULL, 'f' },
         { "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+        { "probe-broker", no_argument, NULL, OPT_PROBE_BROKER },
+        { "timeout-ms", required_argument, NULL, OPT_TIMEOUT_MS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     const char *config_path = NULL;
-    bool check_only = false;
+    bool check_only = false, probe = false;
+    int64_t timeout_ms = 10000;
     adb_error err = { 0 };
     adb_ctx *ctx;
     int opt, rc;
@@ -409,6 +453,13 @@ int main(int argc, char **argv)
         case 'c': config_path = optarg; break;
         case 'f': break;
         case OPT_CHECK_CONFIG: check_only = true; break;
+        case OPT_PROBE_BROKER: probe = true; break;
+        case OPT_TIMEOUT_MS:
+            if (!adb_ascii_int64(optarg, 1, 600000, &timeout_ms)) {
+                fprintf(stderr, "adbridged: --timeout-ms wants milliseconds from 1 to 600000, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("adbridged %s\n", adb_version()); return 0;
         default: usage(stderr); return 2;
@@ -418,6 +469,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "adbridged: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (probe)
+        return probe_broker(config_path, (int)timeout_ms);
     if (adb_ctx_new(config_path, &ctx, &err) != ADB_OK) {
         fprintf(stderr, "adbridged: %s: %s\n", adb_code_name(err.code), err.message);
         return 2;

@@ -5,7 +5,9 @@
 
 #include <adbridge/clock.h>
 #include <adbridge/krb.h>
+#include <adbridge/ldap_conn.h>
 #include <adbridge/locator.h>
+#include <adbridge/pool.h>
 #include <adbridge/proto.h>
 
 #include <jansson.h>
@@ -54,8 +56,23 @@ struct adbd_status {
     bool started;
 };
 
-/* The locator's DNS query and pings of each domain marked for use: a DC
- * that answers is up in health's data, one that does not is down. */
+/* A read of a DC's root entry through the pool: on a connection the
+ * machine account bound (the pool connects and binds again when the one it
+ * kept has died), so the forest is served only where requests can be. */
+static adb_code read_root(adb_ldap_conn *c, void *arg, adb_error *err)
+{
+    static const char *const attrs[] = { "currentTime", NULL };
+    adb_ldap_entry *e = NULL;
+    adb_code rc = adb_ldap_read(c, "", NULL, attrs, &e, err);
+
+    (void)arg;
+    adb_ldap_entry_free(e);
+    return rc;
+}
+
+/* The locator's DNS query and pings of each domain marked for use (a DC
+ * that answers is up in health's data, one that does not is down), then a
+ * read on a bound connection to one of its DCs. */
 static void probe_domains(adbd_status *s)
 {
     adb_locator *loc = adb_dir_locator(s->dir);
@@ -69,6 +86,10 @@ static void probe_domains(adbd_status *s)
         if (p->code == ADB_OK) {
             snprintf(p->forest, sizeof p->forest, "%s", list.forest);
             snprintf(p->site, sizeof p->site, "%s", list.client_site);
+            p->code = adb_pool_run(adb_dir_pool(s->dir), s->cfg->domains[i].name, ADB_POOL_DC, read_root, NULL, &err);
+            if (p->code != ADB_OK)
+                adb_log(s->log, ADB_LOG_DEBUG, "forest_probe", "domain=%s stage=ldap code=%s",
+                        s->cfg->domains[i].name, adb_code_name(p->code));
         }
         adb_dc_list_free(&list);
     }

@@ -1,6 +1,6 @@
 /* adbridge diagnose, the cloud link: one probe of the broker as the daemon
- * would reach it (proxy, TLS, SASL, AMQP open; link.h), and a fix for the
- * stage that failed. */
+ * would reach it (proxy, TLS, SASL, AMQP open; link.h), run by the daemon's
+ * binary (adb_link_probe_exec), and a fix for the stage that failed. */
 #include "config.h"
 
 #include "diag_internal.h"
@@ -35,6 +35,8 @@ static void stage_fix(const diag_run *R, const char *stage, char *fix, size_t si
                  "from TLS inspection on the proxy");
     else if (strcmp(stage, "sasl") == 0)
         snprintf(fix, size, "check broker.username / password_file (or the client certificate) in %s", R->cfg->path);
+    else if (strcmp(stage, "probe") == 0)
+        snprintf(fix, size, "install adbridged beside adbridge (the check runs `adbridged --probe-broker`)");
     else
         snprintf(fix, size, "check the broker's AMQP 1.0 endpoint and virtual host (broker.virtual_host)");
 }
@@ -58,7 +60,7 @@ void diag_cloud(diag_run *R)
     snprintf(title, sizeof title, "broker %s%s%s", b->url, b->proxy.host ? " via proxy " : "",
              b->proxy.host ? b->proxy.host : "");
     memset(&pr, 0, sizeof pr);
-    adb_code c = adb_link_probe(b, 3 * R->tmo, &pr, &e);
+    adb_code c = adb_link_probe_exec(R->cfg->path, 3 * R->tmo, &pr, &e);
     json_t *det = json_pack("{s:o, s:o, s:o, s:o, s:s?, s:s, s:s, s:s}", "tcp_ms", ms_or_null(pr.tcp_ms), "proxy_ms",
                             ms_or_null(pr.proxy_ms), "tls_ms", ms_or_null(pr.tls_ms), "amqp_open_ms",
                             ms_or_null(pr.amqp_open_ms), "failed_stage", pr.failed_stage, "tls_protocol",
@@ -69,7 +71,7 @@ void diag_cloud(diag_run *R)
                   pr.sasl_mech);
         return;
     }
-    const char *stage = pr.failed_stage ? pr.failed_stage : "connect";
+    const char *stage = pr.failed_stage ? pr.failed_stage : pr.error.code == ADB_OK ? "probe" : "connect";
     stage_fix(R, stage, fix, sizeof fix);
     diag_emit(R, NULL, title, ADB_DIAG_FAIL, adb_mono_ms_f() - t0, det, fix, "%s failed: %s", stage,
               e.message[0] ? e.message : pr.error.message);

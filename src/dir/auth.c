@@ -19,6 +19,7 @@
 enum {
     MAX_KDCS = 16,
     DEFAULT_WAIT_MS = 10000,   /* for checks in flight, when the request has no deadline */
+    EARLY_PASSWORD_MAX = 512,  /* krb5 hands its prompter a 1,024-byte buffer; AD allows 256 characters */
 };
 
 struct adb_auth {
@@ -341,6 +342,24 @@ static void lockout_detail(const adb_lockout_decision *d, const adb_lockout_ad_p
                  p->threshold, d->limit, when);
 }
 
+/* An early check (adb_pwcheck_begin) under the name adb_dir_principal_guess
+ * gives, against that domain's KDCs; NULL when there is no guess. */
+static adb_pwcheck_early *begin_early(adb_auth *a, const adb_auth_request *req, const adb_secret *pw, char *guess,
+                                      size_t gsize, char *domain, size_t dsize)
+{
+    adb_pwcheck_early *early = NULL;
+    char realm[256];
+
+    if (adb_secret_len(pw) > EARLY_PASSWORD_MAX
+        || !adb_dir_principal_guess(a->dir, req->user, req->domain, guess, gsize, domain, dsize))
+        return NULL;
+    adb_ascii_case_copy(realm, sizeof realm, domain, true);
+    use_locator_kdcs(a, domain, realm);
+    if (adb_pwcheck_begin(a->pc, guess, pw, &early, NULL) != ADB_OK)
+        return NULL;
+    return early;
+}
+
 adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_result *out, adb_error *err)
 {
     const adb_secret *pw = NULL;
@@ -352,6 +371,8 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
     adb_lockout_check lq = { 0 };
     adb_lockout_decision ld;
     adb_restrict_policy rp = { .allow_privileged = a->allow_privileged };
+    adb_pwcheck_early *early = NULL;
+    char guess[ADB_PWCHECK_USER_MAX], guess_domain[256];
     bool reserved = false;
     adb_code rc;
 
@@ -363,6 +384,11 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
     /* 1. The credential: nothing touches AD for a request not meant for us. */
     if ((rc = credential(a, req, &pw, &owned, out, err)) != ADB_OK)
         goto done;
+
+    /* The KDC's first round trip and the key derivation, under the name
+     * the user most likely has, overlap steps 2-5; nothing that proves the
+     * password is sent before step 6 lets it go (pwcheck.h). */
+    early = begin_early(a, req, pw, guess, sizeof guess, guess_domain, sizeof guess_domain);
 
     /* 2. The user.  Not found: unknown_user, no KDC asked. */
     rc = adb_dir_get(a->dir, req->user, req->domain, ADB_KINDS_USER, &out->user, NULL, &e);
@@ -441,11 +467,19 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
     }
     }
 
-    /* 6. The Kerberos exchange, verified with the host keytab. */
-    adb_ascii_case_copy(realm, sizeof realm, out->user->domain_dns, true);
-    use_locator_kdcs(a, out->user->domain_dns, realm);
+    /* 6. The Kerberos exchange, verified with the host keytab (or the
+     *    early one, when the account has the name it was begun with). */
     principal_of(out->user, principal, sizeof principal);
-    rc = adb_pwcheck_password(a->pc, principal, pw, &out->kerberos, &e);
+    if (early != NULL && strcasecmp(principal, guess) == 0 && strcasecmp(out->user->domain_dns, guess_domain) == 0) {
+        rc = adb_pwcheck_finish(early, true, &out->kerberos, &e);
+        early = NULL;
+    } else {
+        adb_pwcheck_finish(early, false, NULL, NULL);
+        early = NULL;
+        adb_ascii_case_copy(realm, sizeof realm, out->user->domain_dns, true);
+        use_locator_kdcs(a, out->user->domain_dns, realm);
+        rc = adb_pwcheck_password(a->pc, principal, pw, &out->kerberos, &e);
+    }
     adb_secret_free(owned);   /* the KDC has answered: wipe it now */
     owned = NULL;
     pw = NULL;
@@ -477,6 +511,7 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
     }
     rc = ADB_OK;
 done:
+    adb_pwcheck_finish(early, false, NULL, NULL);   /* refused before step 6: it proves nothing */
     if (reserved)
         adb_lockout_end(a->lockout, &lq, rc == ADB_OK ? adb_lockout_outcome_of(out->reason) : ADB_LOCKOUT_NEUTRAL);
     adb_wipe(tag, sizeof tag);

@@ -256,7 +256,7 @@ adb_code adb_dir_groups_of(adb_dir *d, const char *user, const char *domain, adb
     {
         dir_search_op op = { u->dn, ADB_LDAP_SCOPE_BASE, "(objectClass=*)", token_attrs, on_token_groups, sids_reset,
                              &sids };
-        if ((rc = dir_run_search(d, ud->dns, ADB_POOL_DC, &op, err)) != ADB_OK) {
+        if ((rc = dir_run_scan(d, ud->dns, ADB_POOL_DC, &op, err)) != ADB_OK) {
             adb_error_prefix(err, "reading tokenGroups of %s", u->dn);
             goto done;
         }
@@ -269,18 +269,22 @@ adb_code adb_dir_groups_of(adb_dir *d, const char *user, const char *domain, adb
             goto done;
     }
     /* The groups' names in the user's forest, and the groups of other
-     * forests (through foreign security principals), at once. */
+     * forests (through foreign security principals), at once.  The first
+     * is the longer read: it runs on this thread (dir_parallel's last job),
+     * so it does not wait for a new thread to be scheduled. */
     {
-        groups_job jobs[2] = { { .d = d, .t = t, .ud = ud, .sids = &sids },
-                               { .d = d, .t = t, .ud = ud, .foreign = true } };
-        if ((rc = sids_copy(&jobs[1].own_sids, &sids, err)) != ADB_OK
-            || (u->has_sid && (rc = sids_add(&jobs[1].own_sids, &u->sid, err)) != ADB_OK)) {
-            sids_reset(&jobs[1].own_sids);
+        enum { FOREIGN, OWN };
+        groups_job jobs[2] = { [OWN] = { .d = d, .t = t, .ud = ud, .sids = &sids },
+                               [FOREIGN] = { .d = d, .t = t, .ud = ud, .foreign = true } };
+        if ((rc = sids_copy(&jobs[FOREIGN].own_sids, &sids, err)) != ADB_OK
+            || (u->has_sid && (rc = sids_add(&jobs[FOREIGN].own_sids, &u->sid, err)) != ADB_OK)) {
+            sids_reset(&jobs[FOREIGN].own_sids);
             goto done;
         }
-        jobs[1].sids = &jobs[1].own_sids;
+        jobs[FOREIGN].sids = &jobs[FOREIGN].own_sids;
         dir_parallel(jobs, 2, sizeof jobs[0], groups_run);
-        for (size_t j = 0; j < 2; j++) {
+        for (size_t k = 0; k < 2; k++) {
+            size_t j = k == 0 ? OWN : FOREIGN;   /* the user's forest first */
             if (rc == ADB_OK && jobs[j].rc != ADB_OK) {
                 rc = jobs[j].rc;
                 if (err != NULL)
@@ -296,7 +300,7 @@ adb_code adb_dir_groups_of(adb_dir *d, const char *user, const char *domain, adb
             }
             adb_object_list_clear(&jobs[j].found);
         }
-        sids_reset(&jobs[1].own_sids);
+        sids_reset(&jobs[FOREIGN].own_sids);
         if (rc != ADB_OK)
             goto done;
     }

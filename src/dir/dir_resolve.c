@@ -79,7 +79,7 @@ adb_code dir_resolve_sids(adb_dir *d, const adb_topology *t, const adb_sid *sids
     }
     for (size_t k = 0; rc == ADB_OK && k < nb; k++) {
         adb_object_list got = { 0 };
-        rc = dir_search_batches(d, b[k].td, &b[k].filters, not_fsp, &got, err);
+        rc = dir_scan_batches(d, b[k].td, &b[k].filters, not_fsp, ADB_ATTRS_LIST, &got, err);
         /* Every SID asked for: its object, or a stub when it is gone. */
         adb_strmap by_sid = { 0 };
         for (size_t g = 0; rc == ADB_OK && g < got.n; g++) {

@@ -116,12 +116,39 @@ static void drop_hint(dom *d, const char *host)
             }
 }
 
+void locator_changed(adb_locator *loc)
+{
+    int64_t due = INT64_MAX;
+
+    for (size_t i = 0; i < loc->n; i++) {
+        const dom *d = &loc->doms[i];
+        for (int k = 0; k < 2; k++)
+            if (d->cache[k].dcs != NULL && d->expires[k] < due)
+                due = d->expires[k];
+        for (size_t h = 0; h < d->n_health; h++)
+            if (d->health[h].fails > 0 && d->health[h].retry_at < due)
+                due = d->health[h].retry_at;
+    }
+    atomic_store(&loc->next_due, due);
+    atomic_fetch_add(&loc->changes, 1);
+}
+
+bool adb_locator_changed(adb_locator *loc, uint64_t *seen)
+{
+    uint64_t now = atomic_load(&loc->changes);
+    bool changed = now != *seen || adb_mono_ms() >= atomic_load(&loc->next_due);
+
+    *seen = now;
+    return changed;
+}
+
 static void set_health(adb_locator *loc, const char *domain, const char *host, bool up)
 {
     pthread_mutex_lock(&loc->mu);
     dom *d = locator_find(loc, domain);
     health *h = d != NULL ? health_of(d, host) : NULL;
     if (h != NULL) {
+        bool changed = !up || h->fails > 0;
         if (up) {
             h->fails = 0;
             h->retry_at = 0;
@@ -131,6 +158,8 @@ static void set_health(adb_locator *loc, const char *domain, const char *host, b
             h->retry_at = adb_mono_ms() + (backoff < BACKOFF_MAX_MS ? backoff : BACKOFF_MAX_MS);
             drop_hint(d, host);
         }
+        if (changed)
+            locator_changed(loc);
     }
     pthread_mutex_unlock(&loc->mu);
     adb_log(loc->log, up ? ADB_LOG_DEBUG : ADB_LOG_WARN, up ? "dc_up" : "dc_down", "domain=%s host=%s",
@@ -506,6 +535,7 @@ static void reprobe(adb_locator *loc, dom *d, int kind, const adb_locator_option
                     d->cache[kind].dcs[k] = l.dcs[i];
                     d->cache[kind].dcs[k].in_client_site = in_site;
                 }
+        locator_changed(loc);
         pthread_mutex_unlock(&loc->mu);
     }
     adb_dc_list_free(&l);
@@ -597,6 +627,7 @@ adb_code adb_locator_get(adb_locator *loc, const char *domain, adb_locate_flags 
                 d->born[kind] = adb_mono_ms();
                 d->expires[kind] = d->born[kind] + (int64_t)ttl * 1000;
             }
+            locator_changed(loc);
         }
         d->busy_code[kind] = code;
         d->refreshed[kind]++;

@@ -85,6 +85,7 @@ void locator_read_file(adb_locator *loc)
         d->expires[k] = mono + (int64_t)(v[i].expires - now) * 1000;
         memset(&v[i].list, 0, sizeof v[i].list);   /* moved */
     }
+    locator_changed(loc);
     pthread_mutex_unlock(&loc->mu);
     goto out;
 ignored:

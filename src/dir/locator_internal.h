@@ -7,6 +7,7 @@
 #include <adbridge/locator.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -47,11 +48,20 @@ struct adb_locator {
     char *file;                   /* adb_locator_persist's file; NULL: memory only */
     char *scope;                  /* what the file's lists depend on (statecache.h) */
     bool file_read;
+    /* What adb_locator_changed reads without the lock: a count of changes
+     * and the earliest time (monotonic ms) a backoff or a list's TTL runs
+     * out; both written under mu by locator_changed. */
+    _Atomic uint64_t changes;
+    _Atomic int64_t next_due;
 };
 
 /* The domain's state; NULL when not configured.  Reads only what never
  * changes (the array and its configuration): no lock. */
 dom *locator_find(adb_locator *loc, const char *domain);
+
+/* A list or a DC's health changed (mu held): counts it and sets when the
+ * next backoff or TTL runs out. */
+void locator_changed(adb_locator *loc);
 
 /* Installs, once, the lists an earlier process left in loc->file. */
 void locator_read_file(adb_locator *loc);

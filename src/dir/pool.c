@@ -22,6 +22,7 @@ typedef struct slot {
     time_t created;
     bool in_use;
     bool pdc;                /* its DC is the domain's PDC emulator (the ping's PDC flag) */
+    uint64_t seen;           /* the locator's changes when last asked whether it prefers another DC */
 } slot;
 
 struct adb_pool {
@@ -250,7 +251,7 @@ adb_code adb_pool_acquire(adb_pool *p, const char *domain, adb_pool_kind kind,
 void adb_pool_release(adb_pool *p, adb_ldap_conn *c)
 {
     char domain[256] = "", host[256] = "";
-    bool broken = false, kept = false, fallback = false;
+    bool broken = false, kept = false, fallback = false, changed = false;
     adb_pool_kind kind = ADB_POOL_DC;
 
     if (c == NULL)
@@ -265,6 +266,7 @@ void adb_pool_release(adb_pool *p, adb_ldap_conn *c)
         snprintf(host, sizeof host, "%s", s->host);
         kind = s->kind;
         fallback = s->kind != ADB_POOL_PDC || !s->pdc;   /* a PDC connection on the PDC stays */
+        changed = adb_locator_changed(p->loc, &s->seen);
         if (broken || time(NULL) - s->created > p->o.max_idle_s) {
             adb_ldap_close(c);
             remove_slot(p, i);
@@ -290,8 +292,10 @@ void adb_pool_release(adb_pool *p, adb_ldap_conn *c)
         adb_log(p->log, ADB_LOG_WARN, "dc_down", "domain=%s dc=%s reason=connection_lost", domain, host);
     }
     /* A better DC answers again (a DC of the client's site that was down):
-     * let go of this one, so the next acquire connects there. */
-    if (kept && fallback
+     * let go of this one, so the next acquire connects there.  Asked only
+     * when the locator changed since: the question takes its lock and
+     * copies the domain's list. */
+    if (kept && fallback && changed
         && adb_locator_prefers_other(p->loc, domain, kind == ADB_POOL_GC ? ADB_LOCATE_GC : ADB_LOCATE_DEFAULT, host)) {
         bool closed = false;
         pthread_mutex_lock(&p->mu);

@@ -196,6 +196,12 @@ void link_forests_sync(adb_link *l)
     }
 }
 
+bool adb_link_may_reroute(const adb_link_request *rq, unsigned delivery_limit, int64_t now_unix_ms)
+{
+    return rq->forest != NULL && rq->deliveries < delivery_limit
+           && (rq->expiry_unix_ms == 0 || rq->expiry_unix_ms - now_unix_ms >= ADB_LINK_REROUTE_MIN_MS);
+}
+
 bool link_forest_detaching(adb_link *l, pn_link_t *lk)
 {
     forest_rcv *f = link_forest_of(l, lk, NULL);

@@ -72,6 +72,7 @@ struct adb_link_job {
     size_t body_len;
     bool body_is_string;
     char msgid[MSGID_TEXT_MAX];
+    char forest[FOREST_NAME_MAX];  /* req.forest's text */
     uint64_t seen_key;             /* of the message id (0: none), for the delivery limit */
     int64_t lock_until_ms;         /* x-opt-locked-until less LOCK_MARGIN_MS (Unix ms); 0: no lock */
     /* link thread only: */

@@ -523,6 +523,7 @@ static void take_request(adb_link *l, pn_delivery_t *d, inbuf *ib)
     pn_message_t *m = NULL;
     adb_link_job *j = NULL;
     seen_entry *seen;
+    forest_rcv *f;
     const char *reply_to;
     size_t body_at = 0;
     uint32_t dc;
@@ -626,6 +627,10 @@ static void take_request(adb_link *l, pn_delivery_t *d, inbuf *ib)
         j->lock_until_ms = j->lock_until_ms > LOCK_MARGIN_MS ? j->lock_until_ms - LOCK_MARGIN_MS : 1;
     j->req.expiry_unix_ms = expiry_of(j->msg, j->lock_until_ms);
     j->req.message_id = j->msgid;
+    if ((f = link_forest_of(l, pn_delivery_link(d), NULL)) != NULL) {
+        link_fmt(j->forest, sizeof j->forest, "%s", f->forest);
+        j->req.forest = j->forest;
+    }
     j->gen = l->gen;
     j->dlv = d;
     j->rcv = pn_delivery_link(d);

@@ -147,6 +147,8 @@ static json_t *serve(adb_service *svc, adb_request *req, adb_code rc, adb_error 
         reply = adb_reply_error_json(req->id, req->op, rc, err->message, path, o.candidates);
     }
     count_and_log(svc, req, rc, err, start, a);
+    if (a->dlv != NULL && a->dlv->unavailable != NULL)
+        *a->dlv->unavailable = rc == ADB_E_DC_UNAVAILABLE && req->op != ADB_OP_NONE && !adb_ops[req->op]->once;
     return reply;
 }
 

@@ -38,6 +38,16 @@ const char *adb_code_name(adb_code code)
     return code_names[code];
 }
 
+bool adb_code_from_name(const char *name, adb_code *out)
+{
+    for (int c = 0; c < ADB_CODE_COUNT_; c++)
+        if (code_names[c] != NULL && strcmp(code_names[c], name) == 0) {
+            *out = (adb_code)c;
+            return true;
+        }
+    return false;
+}
+
 adb_code adb_error_set(adb_error *err, adb_code code, const char *fmt, ...)
 {
     if (err != NULL) {

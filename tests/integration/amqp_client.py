@@ -5,7 +5,9 @@
                         [--expired] [--locked-until MS] [--reply-to ADDR] [--poison-at I --poison-reply-to ADDR]
   amqp_client.py collect --n N [--timeout S] [--out FILE]
   amqp_client.py roundtrip --n N [...both]
-  amqp_client.py inflate-credit --to HOST:PORT --extra K --port-file F --stats-file F
+  amqp_client.py inflate-credit --to HOST:PORT --extra K --port-file F --stats-file F [--listen HOST]
+  amqp_client.py stream --n N --rate R --bodies-file F --out FILE --sent-file FILE [--prefix P] [--reply-to ADDR]
+                        [--timeout S]
 
 Connection from BROKER_AMQP_URL, BROKER_USER, BROKER_PASSWORD_FILE.
 Requests go to /queue/requests with reply_to /queue/replies (RabbitMQ 3.10
@@ -17,6 +19,18 @@ text padded to that size); --amqp-map an AMQP map body.  collect prints a summar
   replies=R unique=U duplicates=D uncorrelated=X
 and writes one JSON line per reply ({"cid":..., "body":...}) to --out.
 Exit 0 when exactly N distinct expected correlation ids came back.
+
+stream sends N durable requests at R a second, request i with line i mod
+L of --bodies-file (JSON lines {"address": ..., "body": "... @CID@ ..."}),
+while a second connection takes the replies from --reply-to; each side
+reconnects (every 0.5 s) when its connection fails, as across a broker
+restart, and a request whose send was not confirmed is sent again (its
+line in --sent-file says resent).  --sent-file gets "CID unix-time
+[resent]" per send, --out one JSON line per reply ({"cid", "body", "t",
+"redelivered": the broker delivered this reply before}).  It ends when
+every request has a reply and --linger passed, or at --timeout; prints
+  sent=N resent=K replies=R unique=U duplicates=D redelivered=X
+and exits 0 when every request got a reply.
 
 inflate-credit is a TCP relay between a client and the broker that adds K
 to every non-zero link-credit of the client's flow frames, so the broker
@@ -203,20 +217,121 @@ def inflate_credit(a):
 
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", 0))
+    ls.bind((a.listen, 0))
     ls.listen(16)
     with open(a.port_file, "w") as f:
         f.write("%d\n" % ls.getsockname()[1])
     while True:
         c, _ = ls.accept()
-        u = socket.create_connection((host, int(port)))
+        try:
+            u = socket.create_connection((host, int(port)))
+        except OSError:   # the broker is down (restarting): the client tries again
+            c.close()
+            continue
         threading.Thread(target=_relay, args=(c, u, rewrite), daemon=True).start()
         threading.Thread(target=_relay, args=(u, c, None), daemon=True).start()
 
 
+# ---- stream: a long run of numbered requests, reconnecting across faults ----
+
+def _retrying(stop, what):
+    """Calls what(conn) on a fresh connection until it returns, reconnecting
+    every 0.5 s after a failure (the broker restarting) until stop is set."""
+    while not stop.is_set():
+        conn = None
+        try:
+            conn = connect()
+            return what(conn)
+        except Exception:
+            time.sleep(0.5)
+        finally:
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+
+
+def stream(a):
+    bodies = [json.loads(l) for l in open(a.bodies_file) if l.strip()]
+    cids = ["%s-%d" % (a.prefix, i) for i in range(a.n)]
+    stop = threading.Event()
+    lock = threading.Lock()
+    seen = {}
+    counts = {"resent": 0, "replies": 0, "redelivered": 0}
+    sent_log = open(a.sent_file, "a", buffering=1)
+    out = open(a.out, "a", buffering=1)
+    end = time.time() + a.timeout
+    state = {"next": 0, "tries": 0}
+
+    def sender(conn):
+        senders = {}
+        period = 1.0 / a.rate
+        due = time.time()
+        while state["next"] < a.n and not stop.is_set():
+            i = state["next"]
+            b = bodies[i % len(bodies)]
+            if b["address"] not in senders:
+                senders[b["address"]] = conn.create_sender(b["address"])
+            due = max(due, time.time())
+            time.sleep(max(due - time.time(), 0))
+            m = Message(body=b["body"].replace("@CID@", cids[i]), reply_to=a.reply_to, correlation_id=cids[i],
+                        id="m-" + cids[i], durable=True)
+            state["tries"] += 1
+            sent_log.write("%s %.3f%s\n" % (cids[i], time.time(), " resent" if state["tries"] > 1 else ""))
+            if state["tries"] > 1:
+                counts["resent"] += 1
+            senders[b["address"]].send(m, timeout=10)   # waits for the broker's accept
+            state["next"] += 1
+            state["tries"] = 0
+            due += period
+
+    def receiver(conn):
+        rcv = conn.create_receiver(a.reply_to, credit=100)
+        while not stop.is_set():
+            try:
+                m = rcv.receive(timeout=1)
+            except Exception as e:
+                if type(e).__name__ == "Timeout":
+                    continue
+                raise
+            body = m.body
+            if isinstance(body, (bytes, memoryview)):
+                body = bytes(body).decode("utf-8", "replace")
+            red = m.first_acquirer is False or (m.delivery_count or 0) > 0
+            out.write(json.dumps({"cid": m.correlation_id, "body": body, "t": round(time.time(), 3),
+                                  "redelivered": red}) + "\n")
+            with lock:
+                seen[m.correlation_id] = seen.get(m.correlation_id, 0) + 1
+                counts["replies"] += 1
+                counts["redelivered"] += red
+            rcv.accept()
+
+    rt = threading.Thread(target=_retrying, args=(stop, receiver), daemon=True)
+    rt.start()
+    _retrying(stop, sender)
+    complete_at = None
+    while time.time() < end:
+        with lock:
+            n = sum(1 for c in cids if c in seen)
+        if n == a.n and complete_at is None:
+            complete_at = time.time()
+        if complete_at is not None and time.time() >= complete_at + a.linger:
+            break
+        time.sleep(0.2)
+    stop.set()
+    rt.join(5)
+    with lock:
+        unique = sum(1 for c in cids if c in seen)
+        dups = sum(v - 1 for v in seen.values())
+        print("sent=%d resent=%d replies=%d unique=%d duplicates=%d redelivered=%d"
+              % (state["next"], counts["resent"], counts["replies"], unique, dups, counts["redelivered"]))
+    return 0 if unique == a.n else 1
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["send", "collect", "roundtrip", "inflate-credit"])
+    p.add_argument("cmd", choices=["send", "collect", "roundtrip", "inflate-credit", "stream"])
     p.add_argument("--n", type=int, default=1)
     p.add_argument("--prefix", default="c")
     p.add_argument("--body")
@@ -237,10 +352,16 @@ def main():
     p.add_argument("--extra", type=int, default=3)
     p.add_argument("--port-file")
     p.add_argument("--stats-file")
+    p.add_argument("--listen", default="127.0.0.1", help="inflate-credit: the address the relay listens on")
+    p.add_argument("--rate", type=float, default=20, help="stream: requests a second")
+    p.add_argument("--bodies-file")
+    p.add_argument("--sent-file")
     a = p.parse_args()
     if a.cmd == "inflate-credit":
         inflate_credit(a)
         return 0
+    if a.cmd == "stream":
+        return stream(a)
     conn = connect()
     rc = 0
     if a.cmd in ("send", "roundtrip"):

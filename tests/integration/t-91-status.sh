@@ -14,14 +14,7 @@ PERIOD=2
 CLOUD="/usr/bin/python3 $ADB_TOP_SRCDIR/tools/adbridge-cloud"
 VALIDATE="/usr/bin/python3 $ADB_TOP_SRCDIR/tests/conformance/validate.py"
 
-t91_cleanup() {
-    local c
-    for c in $T91_CONNS; do
-        "$TENV" connector restore "$c" partner.test >/dev/null 2>&1
-        "$TENV" connector del "$c" >/dev/null 2>&1   # stops what runs in it
-    done
-    broker_stop
-}
+t91_cleanup() { connectors_cleanup $T91_CONNS; }
 t91_cleanup
 trap 't91_cleanup' EXIT
 

@@ -16,14 +16,7 @@ PERIOD=2
 CLIENT="/usr/bin/python3 $ADB_TOP_SRCDIR/tests/integration/amqp_client.py"
 PQ=/queue/requests.partner.test
 
-t93_cleanup() {
-    local c
-    for c in $T93_CONNS; do
-        "$TENV" connector restore "$c" partner.test >/dev/null 2>&1
-        "$TENV" connector del "$c" >/dev/null 2>&1
-    done
-    broker_stop
-}
+t93_cleanup() { connectors_cleanup $T93_CONNS; }
 t93_cleanup
 trap 't93_cleanup' EXIT
 
@@ -92,5 +85,26 @@ check_match "20 partner.test requests after the restore: all answered" 'replies=
     $CLIENT roundtrip --n 20 --prefix pc --address "$PQ" --body-file "$T93/pat.json" --out "$T93/pc.jsonl"
 check_eq "... each with its result" "ok=20" "$(codes "$T93/pc.jsonl")"
 echo "# after the restore: t93a ran $(count t93a 'event=request id=pc-'), t93b $(count t93b 'event=request id=pc-') of 20"
+# ---- a DC that answers pings but not LDAP: the forest is not served ----
+# (the probe reads a DC's root entry on a connection the machine account
+# bound, status.c; only LDAP to partner.test's DC is refused here)
+NS93=$("$TENV" connector list | awk '$1 == "t93a" {print $3}')
+ldap_block() { ip netns exec "$NS93" nft "$@"; }
+n0=$(count t93a 'event=forest_serving forest=partner\.test serving=no')
+check "t93a: LDAP to partner.test's DC refused (nft in its namespace; pings still answer)" bash -c "
+    ip netns exec '$NS93' nft add table inet t93ldap &&
+    ip netns exec '$NS93' nft add chain inet t93ldap out '{ type filter hook output priority 0; }' &&
+    ip netns exec '$NS93' nft add rule inet t93ldap out ip daddr '$ADB_TEST_PARTNER_DC' tcp dport '{ 389, 636, 3268, 3269 }' reject with tcp reset"
+trap 'ip netns exec "$NS93" nft delete table inet t93ldap 2>/dev/null; t93_cleanup' EXIT
+check "t93a no longer serves partner.test: its DC answers pings, not LDAP" \
+    wait_count t93a 'event=forest_serving forest=partner\.test serving=no' $((n0 + 1)) $((PERIOD * 6))
+check_match "... and it still pings it (the locator finds the DC)" 'pdc\.partner\.test' \
+    "$TENV" run --on t93a -- adbridge locate partner.test
+n0=$(count t93a 'event=link_forest_attached forest=partner\.test')
+ldap_block delete table inet t93ldap
+trap 't93_cleanup' EXIT
+check "t93a serves partner.test again once LDAP answers" \
+    wait_count t93a 'event=link_forest_attached forest=partner\.test' $((n0 + 1)) $((PERIOD * 6))
+
 check "no forest address was refused, no credit warning" \
     bash -c "! grep -hE 'event=link_forest_(refused|credit)' '$T93/t93a.log' '$T93/t93b.log'"

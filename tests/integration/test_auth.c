@@ -3,8 +3,9 @@
  * the krb5 error the KDC gave, the directory read that tells revoked cases
  * apart, a cross-forest user through the trust, an explicit KDC list,
  * verification against a keytab with a wrong key failing closed, a sealed
- * request opened by either of two instances, and smart lockout keeping a
- * real account below AD's threshold.
+ * request opened by either of two instances, smart lockout keeping a
+ * real account below AD's threshold, and an early check that sends nothing
+ * derived from the password until it is let go.
  *
  * Wrong passwords: badpw.user (never locks out) takes most of them; alice
  * gets one, followed by her right password; the lockout test uses its own
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #define PASSWORD "Adb.User-Passw0rd"
@@ -631,6 +633,66 @@ static void test_smart_lockout(void **state)
     adb_auth_free(a);
 }
 
+/* A check begun early (adb_pwcheck_begin): cancelled, it sends nothing
+ * derived from the password -- the throw-away user's badPwdCount does not
+ * move, though one let go with the same wrong password moves it by one (so
+ * the reading can tell); the right password, let go, is ok and armored. */
+static adb_code early_check(adb_pwcheck *pc, const char *user, const char *password, bool go,
+                            adb_pwcheck_result *r)
+{
+    adb_secret *pw = secret(password);
+    adb_pwcheck_early *e = NULL;
+    adb_error err = { 0 };
+    adb_code rc;
+
+    memset(r, 0, sizeof *r);
+    assert_int_equal(adb_pwcheck_begin(pc, user, pw, &e, &err), ADB_OK);
+    adb_secret_free(pw);   /* the early check keeps its own copy */
+    usleep(500 * 1000);    /* its first exchange and key are done: it waits at the gate */
+    rc = adb_pwcheck_finish(e, go, r, &err);
+    print_message("# early %-6s %s -> %s (rc %s)\n", go ? "go" : "cancel", user, adb_auth_reason_name(r->reason),
+                  adb_code_name(rc));
+    return rc;
+}
+
+static void test_early_check(void **state)
+{
+    fixture *f = *state;
+    const char *user = env("ADB_TEST_LOCKOUT_USER");
+    const char *const dc1[] = { env("ADB_TEST_DC1"), NULL };
+    adb_pwcheck_options o = { .kdcs = dc1 };   /* the DC whose count read_counters reads */
+    adb_pwcheck *pc;
+    adb_pwcheck_result r;
+    adb_error err = { 0 };
+    char upn[300];
+    long long c0;
+
+    assert_int_equal(adb_pwcheck_new(f->krb, &o, &pc, &err), ADB_OK);
+    snprintf(upn, sizeof upn, "%s@adb.test", user);
+    c0 = read_counters(f, user).bad_pwd_count;
+    assert_int_equal(early_check(pc, upn, "Wrong-Passw0rd-early", false, &r), ADB_OK);
+    assert_int_equal(r.reason, ADB_AUTH_NONE);   /* untouched */
+    usleep(300 * 1000);
+    assert_int_equal(read_counters(f, user).bad_pwd_count, c0);
+    assert_int_equal(early_check(pc, upn, "Wrong-Passw0rd-early", true, &r), ADB_OK);
+    assert_int_equal(r.reason, ADB_AUTH_INVALID_CREDENTIALS);
+    assert_int_equal(read_counters(f, user).bad_pwd_count, c0 + 1);
+    assert_int_equal(early_check(pc, upn, PASSWORD, true, &r), ADB_OK);
+    assert_int_equal(r.reason, ADB_AUTH_OK);
+    assert_true(r.armored);
+    assert_int_equal(read_counters(f, user).bad_pwd_count, 0);
+    /* Cancelled at once, still in its first exchange: freeing the checker
+     * waits for the thread. */
+    {
+        adb_secret *pw = secret(PASSWORD);
+        adb_pwcheck_early *e = NULL;
+        assert_int_equal(adb_pwcheck_begin(pc, upn, pw, &e, &err), ADB_OK);
+        adb_secret_free(pw);
+        assert_int_equal(adb_pwcheck_finish(e, false, NULL, NULL), ADB_OK);
+    }
+    adb_pwcheck_free(pc);
+}
+
 /* Run alone under libfaketime (FAKETIME=+10m, see t-50-auth.sh). */
 static void test_clock_skew(void **state)
 {
@@ -656,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_sealed_request_two_instances),
         cmocka_unit_test(test_lockout_policy_per_user),
         cmocka_unit_test(test_smart_lockout),
+        cmocka_unit_test(test_early_check),
         cmocka_unit_test(test_clock_skew),
     };
     /* The clock skew case needs a faked clock, every other case a true one. */
