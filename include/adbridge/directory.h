@@ -136,9 +136,10 @@ adb_code adb_dir_members(adb_dir *d, const adb_dir_members_request *req, adb_obj
                          adb_dir_page *out, adb_error *err);
 
 /* The Kerberos name a user identifier most likely has, without reading
- * the directory: name@domain for DOMAIN\name (or a name with its domain),
- * the UPN itself when its suffix is an enabled domain; and that domain.
- * False for forms that need a search (bare names, SIDs, other suffixes).
+ * the directory: name@domain for DOMAIN\name (or a name with its domain;
+ * a bare name: the joined domain), the UPN itself when its suffix is an
+ * enabled domain; and that domain.  False for SIDs, GUIDs, DNs and other
+ * UPN suffixes.
  * A password check starts its KDC exchange with it while it reads the
  * account (auth.c), and uses it only if the account says the same. */
 bool adb_dir_principal_guess(adb_dir *d, const char *id, const char *domain, char *principal, size_t psize,

@@ -347,10 +347,13 @@ bool adb_dir_principal_guess(adb_dir *d, const char *id, const char *domain, cha
     bool ok = false;
 
     if (id == NULL || adb_ident_parse(id, strlen(id), domain, &ident, NULL) != ADB_OK
-        || (ident.kind != ADB_IDENT_NT4 && ident.kind != ADB_IDENT_UPN
-            && !(ident.kind == ADB_IDENT_NAME && ident.domain[0] != '\0'))
+        || (ident.kind != ADB_IDENT_NT4 && ident.kind != ADB_IDENT_UPN && ident.kind != ADB_IDENT_NAME)
         || adb_dir_topology(d, false, &t, NULL) != ADB_OK)
         return false;
+    /* A bare name: most users of a connector are in the domain it joined
+     * (a wrong guess costs one exchange that carries no password). */
+    if (ident.kind == ADB_IDENT_NAME && ident.domain[0] == '\0')
+        snprintf(ident.domain, sizeof ident.domain, "%s", d->joined);
     /* A UPN whose suffix is not a domain's DNS name may be any forest's. */
     if ((td = adb_topology_domain(t, ident.domain)) != NULL && dir_check_usable(d, td, NULL) == ADB_OK
         && (ident.kind != ADB_IDENT_UPN || strcasecmp(td->dns, ident.domain) == 0)) {
