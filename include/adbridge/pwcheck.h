@@ -137,19 +137,18 @@ typedef struct adb_pwcheck_result {
 adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secret *password,
                               adb_pwcheck_result *out, adb_error *err);
 
-/* A check begun before the caller knows whether it may run: the first AS
- * exchange (it carries nothing derived from the password) and the key
- * derivation start at once on a thread of their own, so that they overlap
- * the caller's reads of the account and its lockout state; nothing derived
- * from the password is sent to a KDC until adb_pwcheck_finish says go.
- * The password is copied (and wiped when the check ends). */
+/* A check begun before the caller knows whether it may run: krb5's set-up
+ * for it starts at once on a thread of its own, so that it overlaps the
+ * caller's reads of the account and its lockout state; nothing is sent to
+ * a KDC until adb_pwcheck_finish says go.  The password is copied (and
+ * wiped when the check ends). */
 typedef struct adb_pwcheck_early adb_pwcheck_early;
 adb_code adb_pwcheck_begin(adb_pwcheck *pc, const char *user, const adb_secret *password, adb_pwcheck_early **out,
                            adb_error *err);
 
 /* go: lets the check prove the password and waits for its outcome, as
  * adb_pwcheck_password returns it.  !go: cancels it (returns ADB_OK at once;
- * the thread ends by itself, having sent no proof of the password; out and
+ * the thread ends by itself, having sent nothing to a KDC; out and
  * err are untouched).  Either way e is gone.  NULL e: nothing to do. */
 adb_code adb_pwcheck_finish(adb_pwcheck_early *e, bool go, adb_pwcheck_result *out, adb_error *err);
 

@@ -1,10 +1,9 @@
 /* A password check begun before the caller has decided that it may run
- * (pwcheck.h adb_pwcheck_begin): the first AS exchange (which carries
- * nothing derived from the password) and krb5's string-to-key run on a
- * thread of their own while the caller reads the account and its lockout
- * state; the request that proves the password waits at the gate
- * (pwcheck_internal.h) for adb_pwcheck_finish.  For the CLI this takes the
- * KDC's first round trip and the key derivation (about 9 ms) off the path. */
+ * (pwcheck.h adb_pwcheck_begin): krb5's set-up for it (a context, its
+ * modules, the machine's TGT for the armor, the first request) runs on a
+ * thread of its own while the caller reads the account and its lockout
+ * state; the first message to a KDC waits at the gate (pwcheck_internal.h)
+ * for adb_pwcheck_finish. */
 #include "config.h"
 
 #include "pwcheck_internal.h"
@@ -39,9 +38,6 @@ krb5_error_code pwcheck_gate_prompter(krb5_context ctx, void *data, const char *
         /* Only the password; a question we cannot answer ends the check. */
         if (types == NULL || types[i] != KRB5_PROMPT_TYPE_PASSWORD || prompts[i].reply->length < len)
             return KRB5_LIBOS_CANTREADPWD;
-        pthread_mutex_lock(&g->lock);
-        g->released = true;
-        pthread_mutex_unlock(&g->lock);
         memcpy(prompts[i].reply->data, adb_secret_cdata(g->password), len);
         prompts[i].reply->length = (unsigned)len;
     }
@@ -61,9 +57,9 @@ krb5_error_code pwcheck_gate_send_hook(krb5_context ctx, void *data, const krb5_
     (void)new_message_out;
     (void)new_reply_out;
     pthread_mutex_lock(&g->lock);
-    while (g->released && g->state == GATE_PENDING)
+    while (g->state == GATE_PENDING)
         pthread_cond_wait(&g->decided, &g->lock);
-    if (g->released && g->state == GATE_CANCEL)
+    if (g->state == GATE_CANCEL)
         code = KRB5_LIBOS_PWDINTR;   /* never sent */
     pthread_mutex_unlock(&g->lock);
     return code;

@@ -9,15 +9,13 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-/* Holds back what krb5 derives from the password until the caller decides.
- * krb5 asks gate_prompter for the password only when it needs the key (after
- * the KDC's first answer named the salt); from then on every message is
- * held by gate_send_hook until the decision: sent on go, never on cancel. */
+/* Holds back every message to a KDC until the caller decides: sent on go,
+ * never on cancel (unknown users and refused checks reach no KDC).  krb5
+ * gets the password from gate_prompter when it needs the key. */
 typedef struct pwcheck_gate {
     pthread_mutex_t lock;
     pthread_cond_t decided;
     enum { GATE_PENDING, GATE_GO, GATE_CANCEL } state;
-    bool released;              /* krb5 has the password: its messages carry proof of it */
     const adb_secret *password;
 } pwcheck_gate;
 

@@ -385,9 +385,9 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
     if ((rc = credential(a, req, &pw, &owned, out, err)) != ADB_OK)
         goto done;
 
-    /* The KDC's first round trip and the key derivation, under the name
-     * the user most likely has, overlap steps 2-5; nothing that proves the
-     * password is sent before step 6 lets it go (pwcheck.h). */
+    /* krb5's set-up for the check, under the name the user most likely
+     * has, overlaps steps 2-5; nothing reaches a KDC before step 6 lets it
+     * go (pwcheck.h), so unknown users and refused checks still reach none. */
     early = begin_early(a, req, pw, guess, sizeof guess, guess_domain, sizeof guess_domain);
 
     /* 2. The user.  Not found: unknown_user, no KDC asked. */

@@ -351,7 +351,7 @@ bool adb_dir_principal_guess(adb_dir *d, const char *id, const char *domain, cha
         || adb_dir_topology(d, false, &t, NULL) != ADB_OK)
         return false;
     /* A bare name: most users of a connector are in the domain it joined
-     * (a wrong guess costs one exchange that carries no password). */
+     * (a wrong guess costs only local set-up: it is cancelled). */
     if (ident.kind == ADB_IDENT_NAME && ident.domain[0] == '\0')
         snprintf(ident.domain, sizeof ident.domain, "%s", d->joined);
     /* A UPN whose suffix is not a domain's DNS name may be any forest's. */

@@ -5,7 +5,7 @@
  * verification against a keytab with a wrong key failing closed, a sealed
  * request opened by either of two instances, smart lockout keeping a
  * real account below AD's threshold, and an early check that sends nothing
- * derived from the password until it is let go.
+ * to a KDC until it is let go.
  *
  * Wrong passwords: badpw.user (never locks out) takes most of them; alice
  * gets one, followed by her right password; the lockout test uses its own
@@ -634,9 +634,9 @@ static void test_smart_lockout(void **state)
 }
 
 /* A check begun early (adb_pwcheck_begin): cancelled, it sends nothing
- * derived from the password -- the throw-away user's badPwdCount does not
- * move, though one let go with the same wrong password moves it by one (so
- * the reading can tell); the right password, let go, is ok and armored. */
+ * to a KDC -- the throw-away user's badPwdCount does not move, though one
+ * let go with the same wrong password moves it by one (so the reading can
+ * tell); the right password, let go, is ok and armored. */
 static adb_code early_check(adb_pwcheck *pc, const char *user, const char *password, bool go,
                             adb_pwcheck_result *r)
 {
@@ -648,7 +648,7 @@ static adb_code early_check(adb_pwcheck *pc, const char *user, const char *passw
     memset(r, 0, sizeof *r);
     assert_int_equal(adb_pwcheck_begin(pc, user, pw, &e, &err), ADB_OK);
     adb_secret_free(pw);   /* the early check keeps its own copy */
-    usleep(500 * 1000);    /* its first exchange and key are done: it waits at the gate */
+    usleep(500 * 1000);    /* its set-up is done: it waits at the gate */
     rc = adb_pwcheck_finish(e, go, r, &err);
     print_message("# early %-6s %s -> %s (rc %s)\n", go ? "go" : "cancel", user, adb_auth_reason_name(r->reason),
                   adb_code_name(rc));
@@ -681,7 +681,7 @@ static void test_early_check(void **state)
     assert_int_equal(r.reason, ADB_AUTH_OK);
     assert_true(r.armored);
     assert_int_equal(read_counters(f, user).bad_pwd_count, 0);
-    /* Cancelled at once, still in its first exchange: freeing the checker
+    /* Cancelled at once, maybe still setting up: freeing the checker
      * waits for the thread. */
     {
         adb_secret *pw = secret(PASSWORD);
