@@ -124,6 +124,7 @@ typedef struct adb_pwcheck_result {
     char realm[256];             /* realm that answered last (after referrals) */
     char kdc[64];                /* address of the KDC that answered last */
     bool armored;                /* ok through FAST; false: verified with a service ticket */
+    bool key_ahead;              /* an early check's key was derived before the go (its guess was right) */
 } adb_pwcheck_result;
 
 /* Checks user's password.  ADB_OK with out->reason set for every outcome
@@ -139,9 +140,11 @@ adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secre
 
 /* A check begun before the caller knows whether it may run: krb5's set-up
  * for it starts at once on a thread of its own, so that it overlaps the
- * caller's reads of the account and its lockout state; nothing is sent to
- * a KDC until adb_pwcheck_finish says go.  The password is copied (and
- * wiped when the check ends). */
+ * caller's reads of the account and its lockout state, and so does the
+ * derivation of the user's key under the salt AD most likely gives (two
+ * such checks at a time; the key krb5 uses is always the one for the
+ * KDC's own salt).  Nothing is sent to a KDC until adb_pwcheck_finish says
+ * go.  The password is copied (and wiped when the check ends). */
 typedef struct adb_pwcheck_early adb_pwcheck_early;
 adb_code adb_pwcheck_begin(adb_pwcheck *pc, const char *user, const adb_secret *password, adb_pwcheck_early **out,
                            adb_error *err);

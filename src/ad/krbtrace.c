@@ -31,9 +31,13 @@ void adb_krb_trace_cb(krb5_context ctx, const krb5_trace_info *info, void *data)
     const char *m, *p;
     char addr[64];
 
-    (void)ctx;
     if (info == NULL || (m = info->message) == NULL)
         return;
+    if ((p = strstr(m, "Selected etype info: ")) != NULL) {
+        if (t->etype_info != NULL)
+            t->etype_info(ctx, p + strlen("Selected etype info: "), t->etype_info_arg);
+        return;
+    }
     if ((p = strstr(m, "Sending request (")) != NULL && (p = strstr(p, ") to ")) != NULL) {
         p += 5;
         snprintf(t->realm, sizeof t->realm, "%.*s", (int)strcspn(p, " \n"), p);

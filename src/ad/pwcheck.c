@@ -22,6 +22,7 @@ enum {
     IDLE_CONTEXTS = 8,        /* krb5 contexts kept for reuse */
     TICKET_LIFETIME_S = 300,  /* the TGT is thrown away at once */
     MAX_OVERRIDES = 34,       /* kdc_timesync, the preauth modules, explicit KDCs of 32 realms */
+    SPEC_SLOTS = 2,           /* early checks deriving their key ahead at once (pwcheck_early.c) */
 };
 
 /* ---- the configuration overlay (a profile vtable) ----
@@ -178,6 +179,7 @@ struct adb_pwcheck {
     krb5_context idle[IDLE_CONTEXTS];
     int n_idle;
     unsigned early;             /* early checks running (pwcheck_early.c) */
+    unsigned spec_slots;        /* bit i: slot i taken */
     pthread_cond_t early_ended;
 };
 
@@ -426,6 +428,27 @@ void pwcheck_release(adb_pwcheck *pc)
     pthread_mutex_unlock(&pc->lock);
 }
 
+int pwcheck_spec_slot_take(adb_pwcheck *pc)
+{
+    int slot = -1;
+
+    pthread_mutex_lock(&pc->lock);
+    for (int i = 0; i < SPEC_SLOTS && slot < 0; i++)
+        if (!(pc->spec_slots & (1u << i))) {
+            pc->spec_slots |= 1u << i;
+            slot = i;
+        }
+    pthread_mutex_unlock(&pc->lock);
+    return slot;
+}
+
+void pwcheck_spec_slot_give(adb_pwcheck *pc, int slot)
+{
+    pthread_mutex_lock(&pc->lock);
+    pc->spec_slots &= ~(1u << slot);
+    pthread_mutex_unlock(&pc->lock);
+}
+
 static void context_put(adb_pwcheck *pc, krb5_context ctx)
 {
     krb5_set_trace_callback(ctx, NULL, NULL);
@@ -538,7 +561,7 @@ static void realm_of(krb5_context ctx, krb5_const_principal p, char *buf, size_t
  * errors are authenticated too.  Returns the krb5 code; *used_password says
  * whether a request carrying password-derived data was sent. */
 static krb5_error_code as_exchange(adb_pwcheck *pc, krb5_context ctx, krb5_principal client,
-                                   const adb_secret *password, pwcheck_gate *gate, bool armor,
+                                   const adb_secret *password, pwcheck_gate *gate, bool ahead, bool armor,
                                    krb5_init_creds_context *icc)
 {
     krb5_get_init_creds_opt *opt = NULL;
@@ -559,8 +582,12 @@ static krb5_error_code as_exchange(adb_pwcheck *pc, krb5_context ctx, krb5_princ
         goto out;
     /* The step API: no second try against a "primary" KDC (which would
      * make AD count one wrong password twice), no ccache.  Behind a gate,
-     * krb5 gets the password from the gate's prompter when it needs it. */
-    if (gate != NULL)
+     * krb5 gets the key derived ahead (pwcheck_spec), or the password from
+     * the gate's prompter when it needs it. */
+    if (gate != NULL && ahead) {
+        if ((code = krb5_init_creds_init(ctx, client, NULL, NULL, 0, opt, icc)) == 0)
+            code = pwcheck_spec_attach(gate, ctx, *icc);
+    } else if (gate != NULL)
         code = krb5_init_creds_init(ctx, client, pwcheck_gate_prompter, gate, 0, opt, icc);
     else if ((code = krb5_init_creds_init(ctx, client, NULL, NULL, 0, opt, icc)) == 0)
         code = krb5_init_creds_set_password(ctx, *icc, adb_secret_str(password));
@@ -569,6 +596,12 @@ static krb5_error_code as_exchange(adb_pwcheck *pc, krb5_context ctx, krb5_princ
 out:
     krb5_get_init_creds_opt_free(ctx, opt);
     return code;
+}
+
+/* An error a KDC sent (as opposed to one of krb5's own). */
+static bool kdc_said(krb5_error_code code)
+{
+    return code >= ERROR_TABLE_BASE_krb5 && code < ERROR_TABLE_BASE_krb5 + 128;
 }
 
 /* An armored exchange that failed before the KDC judged the password: no
@@ -623,12 +656,26 @@ adb_code pwcheck_run(adb_pwcheck *pc, const char *user, const adb_secret *passwo
      * without one the exchange below falls back to unarmored. */
     if (!pc->unarmored)
         (void)adb_krb_refresh(pc->machine, false, NULL);
-    code = as_exchange(pc, ctx, client, password, gate, !pc->unarmored, &icc);
+    if (gate != NULL && pwcheck_spec_begin(pc, gate, ctx, client, user, pc->realm)) {
+        trace.etype_info = pwcheck_spec_etype_info;
+        trace.etype_info_arg = gate;
+    }
+    code = as_exchange(pc, ctx, client, password, gate, gate != NULL && gate->spec.kt != NULL, !pc->unarmored, &icc);
+    if (code != 0 && gate != NULL && gate->spec.kt != NULL && !gate->spec.used && !kdc_said(code)) {
+        /* krb5 wanted another key than the one derived ahead, and stopped
+         * before sending anything derived: again, with the password. */
+        krb5_init_creds_free(ctx, icc);
+        icc = NULL;
+        pwcheck_spec_end(pc, gate, ctx);
+        memset(&trace, 0, sizeof trace);
+        code = as_exchange(pc, ctx, client, password, gate, false, !pc->unarmored, &icc);
+    }
     if (code != 0 && !pc->unarmored && armor_failed(code, adb_pwcheck_reason(code, 0, &needs))) {
         krb5_init_creds_free(ctx, icc);   /* wipes krb5's copy of the password */
+        icc = NULL;
         memset(&trace, 0, sizeof trace);
         armored = false;
-        code = as_exchange(pc, ctx, client, password, gate, false, &icc);
+        code = as_exchange(pc, ctx, client, password, gate, false, false, &icc);
     }
     out->krb5_code = code;
     snprintf(out->kdc, sizeof out->kdc, "%s", trace.answered);
@@ -673,6 +720,10 @@ out:
     krb5_free_error(ctx, kerr);
     krb5_free_cred_contents(ctx, &creds);
     krb5_init_creds_free(ctx, icc);   /* wipes krb5's copy of the password */
+    if (gate != NULL) {
+        out->key_ahead = gate->spec.used && gate->spec.ahead;
+        pwcheck_spec_end(pc, gate, ctx);
+    }
     krb5_free_principal(ctx, client);
     context_put(pc, ctx);
     return rc;

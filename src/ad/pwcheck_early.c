@@ -3,13 +3,18 @@
  * modules, the machine's TGT for the armor, the first request) runs on a
  * thread of its own while the caller reads the account and its lockout
  * state; the first message to a KDC waits at the gate (pwcheck_internal.h)
- * for adb_pwcheck_finish. */
+ * for adb_pwcheck_finish.  While it waits, the thread derives the user's
+ * key under the salt it will most likely need (pwcheck_spec), which takes
+ * the key derivation -- as long as a round trip -- out of the time after
+ * the decision. */
 #include "config.h"
 
 #include "pwcheck_internal.h"
 
 #include <adbridge/secmem.h>
+#include <adbridge/text.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +49,174 @@ krb5_error_code pwcheck_gate_prompter(krb5_context ctx, void *data, const char *
     return 0;
 }
 
+/* ---- the key derived ahead (pwcheck_spec) ---- */
+
+/* Salt text krb5's trace shows byte for byte: printable ASCII without a
+ * backslash (its escape character). */
+static bool salt_plain(const char *salt, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (salt[i] < 0x20 || salt[i] > 0x7e || salt[i] == '\\')
+            return false;
+    return true;
+}
+
+/* AD's salt for a user's key is the upper-case realm followed by the name
+ * (MS-KILE 3.1.1.2; Samba takes the name from the UPN): guessed from user
+ * as the check names it. */
+static bool salt_guess(const char *user, const char *realm, char *salt, size_t size, char *user_realm, size_t rsize)
+{
+    const char *at = strrchr(user, '@');
+    size_t n = at != NULL ? (size_t)(at - user) : strlen(user);
+    int len;
+
+    adb_ascii_case_copy(user_realm, rsize, at != NULL ? at + 1 : realm, true);
+    len = snprintf(salt, size, "%s%.*s", user_realm, (int)n, user);
+    return len > 0 && (size_t)len < size && salt_plain(salt, (size_t)len);
+}
+
+bool pwcheck_spec_begin(adb_pwcheck *pc, pwcheck_gate *g, krb5_context ctx, krb5_const_principal client,
+                        const char *user, const char *realm)
+{
+    pwcheck_spec *s = &g->spec;
+    char name[128], user_realm[256];
+
+    memset(s, 0, sizeof *s);
+    if (!salt_guess(user, realm, s->salt, sizeof s->salt, user_realm, sizeof user_realm)
+        || (s->slot = pwcheck_spec_slot_take(pc)) < 0)
+        return false;
+    snprintf(name, sizeof name, "MEMORY:adbridge-pwcheck-%p-%d", (void *)pc, s->slot);
+    if (krb5_kt_resolve(ctx, name, &s->kt) != 0) {
+        pwcheck_spec_slot_give(pc, s->slot);
+        memset(s, 0, sizeof *s);
+        return false;
+    }
+    s->etype = ENCTYPE_AES256_CTS_HMAC_SHA1_96;   /* what AD's KDCs pick */
+    /* After a referral krb5 asks for the key in the user's realm. */
+    if (krb5_copy_principal(ctx, client, &s->names[s->n_names]) == 0)
+        s->n_names++;
+    if (strcmp(user_realm, realm) != 0 && krb5_copy_principal(ctx, client, &s->names[s->n_names]) == 0
+        && krb5_set_principal_realm(ctx, s->names[s->n_names++], user_realm) != 0)
+        krb5_free_principal(ctx, s->names[--s->n_names]);
+    return true;
+}
+
+/* s->key from the password under s->etype and s->salt, with the enctype's
+ * default parameters; length 0 when that fails (then it is never offered). */
+static void spec_derive(pwcheck_gate *g, krb5_context ctx)
+{
+    pwcheck_spec *s = &g->spec;
+    krb5_data pw = { .data = (char *)adb_secret_data(g->password), .length = (unsigned)adb_secret_len(g->password) };
+    krb5_data salt = { .data = s->salt, .length = (unsigned)strlen(s->salt) };
+
+    krb5_free_keyblock_contents(ctx, &s->key);   /* wipes an earlier one */
+    if (krb5_c_string_to_key(ctx, s->etype, &pw, &salt, &s->key) != 0)
+        memset(&s->key, 0, sizeof s->key);
+}
+
+/* Offers s->key under every name (offer) or takes it back. */
+static void spec_offer(pwcheck_spec *s, krb5_context ctx, bool offer)
+{
+    for (int i = 0; i < s->n_names; i++) {
+        krb5_keytab_entry e = { .principal = s->names[i], .vno = 0, .key = s->key };
+        if (offer)
+            (void)krb5_kt_add_entry(ctx, s->kt, &e);
+        else
+            (void)krb5_kt_remove_entry(ctx, s->kt, &e);
+    }
+    s->offered = offer;
+}
+
+krb5_error_code pwcheck_spec_attach(pwcheck_gate *g, krb5_context ctx, krb5_init_creds_context icc)
+{
+    pwcheck_spec *s = &g->spec;
+    unsigned char zero[32] = { 0 };
+    krb5_keyblock real = s->key;
+    krb5_error_code code;
+
+    /* krb5 refuses a keytab without the client's key, and orders the
+     * request's enctypes by it: a stand-in of AD's enctype, taken out
+     * before anything is sent, so it can never be used. */
+    s->key = (krb5_keyblock){ .enctype = s->etype, .length = sizeof zero, .contents = zero };
+    spec_offer(s, ctx, true);
+    code = krb5_init_creds_set_keytab(ctx, icc, s->kt);
+    spec_offer(s, ctx, false);
+    s->key = real;
+    return code;
+}
+
+bool pwcheck_etype_info_parse(const char *info, krb5_enctype *etype, char *salt, size_t size)
+{
+    static const char *const default_params[] = { "\", params \"\"", "\", params \"\\x00\\x00\\x10\\x00\"" };
+    size_t n = strcspn(info, "\r\n"), tail = 0;
+    const char *p, *q;
+    char name[64];
+
+    if (strncmp(info, "etype ", 6) != 0 || (q = strstr(info + 6, ", salt \"")) == NULL
+        || (size_t)(q - info - 6) >= sizeof name)
+        return false;
+    snprintf(name, sizeof name, "%.*s", (int)(q - info - 6), info + 6);
+    if (krb5_string_to_enctype(name, etype) != 0)
+        return false;
+    p = q + strlen(", salt \"");
+    for (int i = 0; i < 2 && tail == 0; i++) {
+        size_t t = strlen(default_params[i]);
+        /* 4,096 iterations is AES-SHA1's default (RFC 3962), no other's */
+        if (n >= t && (size_t)(p - info) <= n - t && memcmp(info + n - t, default_params[i], t) == 0
+            && (i == 0 || *etype == ENCTYPE_AES256_CTS_HMAC_SHA1_96 || *etype == ENCTYPE_AES128_CTS_HMAC_SHA1_96))
+            tail = t;
+    }
+    if (tail == 0 || (size_t)(info + n - tail - p) >= size || !salt_plain(p, (size_t)(info + n - tail - p)))
+        return false;
+    snprintf(salt, size, "%.*s", (int)(info + n - tail - p), p);
+    return true;
+}
+
+/* krb5 has picked the enctype, salt and parameters of the user's key
+ * (just before it asks the keytab): the key offered is the one derived
+ * from the password under exactly those -- ahead when the guess was right,
+ * now when it was not -- or none. */
+void pwcheck_spec_etype_info(krb5_context ctx, const char *info, void *arg)
+{
+    pwcheck_gate *g = arg;
+    pwcheck_spec *s = &g->spec;
+    krb5_enctype etype;
+    char salt[sizeof s->salt];
+    bool usable;
+
+    if (s->kt == NULL)
+        return;
+    usable = pwcheck_etype_info_parse(info, &etype, salt, sizeof salt);
+    if (s->offered)
+        spec_offer(s, ctx, false);
+    if (usable && (s->key.length == 0 || etype != s->etype || strcmp(salt, s->salt) != 0)) {
+        s->etype = etype;
+        memcpy(s->salt, salt, sizeof salt);
+        spec_derive(g, ctx);
+        s->ahead = false;
+    }
+    if (usable && s->key.length > 0)
+        spec_offer(s, ctx, true);
+}
+
+void pwcheck_spec_end(adb_pwcheck *pc, pwcheck_gate *g, krb5_context ctx)
+{
+    pwcheck_spec *s = &g->spec;
+
+    if (s->kt == NULL)
+        return;
+    if (s->offered)
+        spec_offer(s, ctx, false);
+    (void)krb5_kt_close(ctx, s->kt);
+    krb5_free_keyblock_contents(ctx, &s->key);   /* wipes it */
+    for (int i = 0; i < s->n_names; i++)
+        krb5_free_principal(ctx, s->names[i]);
+    pwcheck_spec_slot_give(pc, s->slot);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- the gate ---- */
+
 krb5_error_code pwcheck_gate_send_hook(krb5_context ctx, void *data, const krb5_data *realm,
                                        const krb5_data *message, krb5_data **new_message_out,
                                        krb5_data **new_reply_out)
@@ -51,16 +224,23 @@ krb5_error_code pwcheck_gate_send_hook(krb5_context ctx, void *data, const krb5_
     pwcheck_gate *g = data;
     krb5_error_code code = 0;
 
-    (void)ctx;
     (void)realm;
     (void)message;
     (void)new_message_out;
     (void)new_reply_out;
     pthread_mutex_lock(&g->lock);
+    if (g->state == GATE_PENDING && g->spec.kt != NULL && g->spec.key.length == 0) {
+        pthread_mutex_unlock(&g->lock);
+        spec_derive(g, ctx);   /* while the caller still reads */
+        g->spec.ahead = true;
+        pthread_mutex_lock(&g->lock);
+    }
     while (g->state == GATE_PENDING)
         pthread_cond_wait(&g->decided, &g->lock);
     if (g->state == GATE_CANCEL)
         code = KRB5_LIBOS_PWDINTR;   /* never sent */
+    else if (g->spec.offered)
+        g->spec.used = true;
     pthread_mutex_unlock(&g->lock);
     return code;
 }

@@ -21,6 +21,7 @@
 #include <adbridge/lockout.h>
 #include <adbridge/pool.h>
 #include <adbridge/pwcheck.h>
+#include <adbridge/text.h>
 
 #include <krb5/krb5.h>
 #include <setjmp.h>
@@ -650,8 +651,8 @@ static adb_code early_check(adb_pwcheck *pc, const char *user, const char *passw
     adb_secret_free(pw);   /* the early check keeps its own copy */
     usleep(500 * 1000);    /* its set-up is done: it waits at the gate */
     rc = adb_pwcheck_finish(e, go, r, &err);
-    print_message("# early %-6s %s -> %s (rc %s)\n", go ? "go" : "cancel", user, adb_auth_reason_name(r->reason),
-                  adb_code_name(rc));
+    print_message("# early %-6s %s -> %s (rc %s, key %s)\n", go ? "go" : "cancel", user,
+                  adb_auth_reason_name(r->reason), adb_code_name(rc), r->key_ahead ? "ahead" : "after the answer");
     return rc;
 }
 
@@ -677,10 +678,34 @@ static void test_early_check(void **state)
     assert_int_equal(early_check(pc, upn, "Wrong-Passw0rd-early", true, &r), ADB_OK);
     assert_int_equal(r.reason, ADB_AUTH_INVALID_CREDENTIALS);
     assert_int_equal(read_counters(f, user).bad_pwd_count, c0 + 1);
+    assert_true(r.key_ahead);   /* the wrong password's key, derived before the go: counted once */
     assert_int_equal(early_check(pc, upn, PASSWORD, true, &r), ADB_OK);
     assert_int_equal(r.reason, ADB_AUTH_OK);
     assert_true(r.armored);
+    assert_true(r.key_ahead);
     assert_int_equal(read_counters(f, user).bad_pwd_count, 0);
+    /* A name in other case: the salt guessed from it is wrong (AD's salt
+     * keeps the account's case), so the key comes from the KDC's salt after
+     * the first answer -- still one request with the key, counted once. */
+    {
+        char upper[256];
+        adb_ascii_case_copy(upper, sizeof upper, user, true);
+        snprintf(upn, sizeof upn, "%s@adb.test", upper);
+    }
+    assert_int_equal(early_check(pc, upn, "Wrong-Passw0rd-early", true, &r), ADB_OK);
+    assert_int_equal(r.reason, ADB_AUTH_INVALID_CREDENTIALS);
+    assert_false(r.key_ahead);
+    assert_int_equal(read_counters(f, user).bad_pwd_count, 1);
+    assert_int_equal(early_check(pc, upn, PASSWORD, true, &r), ADB_OK);
+    assert_int_equal(r.reason, ADB_AUTH_OK);
+    assert_false(r.key_ahead);
+    assert_int_equal(read_counters(f, user).bad_pwd_count, 0);
+    /* Another forest's user: the referral's realm and salt. */
+    assert_int_equal(early_check(pc, "pat.partner@partner.test", PASSWORD, true, &r), ADB_OK);
+    assert_int_equal(r.reason, ADB_AUTH_OK);
+    assert_string_equal(r.realm, "PARTNER.TEST");
+    assert_true(r.key_ahead);
+    snprintf(upn, sizeof upn, "%s@adb.test", user);
     /* Cancelled at once, maybe still setting up: freeing the checker
      * waits for the thread. */
     {

@@ -2,10 +2,13 @@
  * NTSTATUS, the NTSTATUS decoder on e-data as Samba sends it (and broken
  * e-data), the account-state disambiguation, input checks, and the
  * configuration overlay's explicit KDC list (a dead loopback KDC gives
- * dc_unavailable). */
+ * dc_unavailable), and the etype info read from krb5's trace that decides
+ * which key an early check may offer. */
 #include "config.h"
 
 #include <adbridge/pwcheck.h>
+
+#include "../../src/ad/pwcheck_internal.h"
 
 #include <krb5/krb5.h>
 #include <setjmp.h>
@@ -414,6 +417,51 @@ static void test_no_kdc_configured(void **state)
     adb_krb_free(k);
 }
 
+/* Only what krb5's trace shows byte for byte, with default parameters,
+ * gives a salt: anything else must never yield a key. */
+static void test_etype_info_parse(void **state)
+{
+    static const struct {
+        const char *info;
+        krb5_enctype etype;    /* 0: refused */
+        const char *salt;
+    } cases[] = {
+        { "etype aes256-cts, salt \"ADB.TESTalice\", params \"\\x00\\x00\\x10\\x00\"\n", 18, "ADB.TESTalice" },
+        { "etype aes128-cts, salt \"ADB.TESTbob\", params \"\\x00\\x00\\x10\\x00\"", 17, "ADB.TESTbob" },
+        { "etype aes256-cts, salt \"ADB.TESTa b\", params \"\"", 18, "ADB.TESTa b" },
+        { "etype rc4-hmac, salt \"\", params \"\"", 23, "" },
+        { "etype aes256-cts, salt \"A\"B\", params \"\"", 18, "A\"B" },   /* the last quote ends it */
+        /* refused: */
+        { "etype aes256-cts, salt \"ADB.TEST\\xc3\\xa9\", params \"\"", 0, NULL },     /* escaped bytes */
+        { "etype aes256-cts, salt \"ADB.TESTa\\\\b\", params \"\"", 0, NULL },         /* a backslash */
+        { "etype aes256-cts, salt \"ADB.TESTalice\", params \"\\x00\\x01\\x00\\x00\"", 0, NULL },   /* 65,536 */
+        { "etype rc4-hmac, salt \"X\", params \"\\x00\\x00\\x10\\x00\"", 0, NULL },   /* not RC4's */
+        { "etype aes256-cts-hmac-sha384-192, salt \"X\", params \"\\x00\\x00\\x10\\x00\"", 0, NULL },
+        { "etype no-such-type, salt \"X\", params \"\"", 0, NULL },
+        { "etype aes256-cts, salt \"ADB.TESTalice\", params \"", 0, NULL },
+        { "etype aes256-cts, salt \"ADB.TESTalice\"", 0, NULL },
+        { "etype aes256-cts salt \"X\", params \"\"", 0, NULL },
+        { "aes256-cts, salt \"X\", params \"\"", 0, NULL },
+        { "etype aes256-cts, salt \"", 0, NULL },
+        { "", 0, NULL },
+    };
+    char salt[300], small[4];
+    krb5_enctype etype;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bool ok = pwcheck_etype_info_parse(cases[i].info, &etype, salt, sizeof salt);
+        print_message("# %s -> %s\n", cases[i].info, ok ? salt : "(refused)");
+        assert_int_equal(ok, cases[i].etype != 0);
+        if (ok) {
+            assert_int_equal(etype, cases[i].etype);
+            assert_string_equal(salt, cases[i].salt);
+        }
+    }
+    /* A salt longer than the buffer is refused, not cut. */
+    assert_false(pwcheck_etype_info_parse(cases[0].info, &etype, small, sizeof small));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_explicit_dead_kdc),
         cmocka_unit_test(test_set_kdcs),
         cmocka_unit_test(test_no_kdc_configured),
+        cmocka_unit_test(test_etype_info_parse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
