@@ -142,8 +142,8 @@ adb_code adb_pwcheck_password(adb_pwcheck *pc, const char *user, const adb_secre
  * for it starts at once on a thread of its own, so that it overlaps the
  * caller's reads of the account and its lockout state, and so does the
  * derivation of the user's key under the salt AD most likely gives (two
- * such checks at a time; the key krb5 uses is always the one for the
- * KDC's own salt).  Nothing is sent to a KDC until adb_pwcheck_finish says
+ * such checks at a time, twenty a second; the key krb5 uses is always the
+ * one for the KDC's own salt).  Nothing is sent to a KDC until adb_pwcheck_finish says
  * go.  The password is copied (and wiped when the check ends). */
 typedef struct adb_pwcheck_early adb_pwcheck_early;
 adb_code adb_pwcheck_begin(adb_pwcheck *pc, const char *user, const adb_secret *password, adb_pwcheck_early **out,

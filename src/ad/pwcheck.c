@@ -7,6 +7,7 @@
 
 #include "pwcheck_internal.h"
 
+#include <adbridge/clock.h>
 #include <adbridge/krbtrace.h>
 
 #include <errno.h>
@@ -23,6 +24,11 @@ enum {
     TICKET_LIFETIME_S = 300,  /* the TGT is thrown away at once */
     MAX_OVERRIDES = 34,       /* kdc_timesync, the preauth modules, explicit KDCs of 32 realms */
     SPEC_SLOTS = 2,           /* early checks deriving their key ahead at once (pwcheck_early.c) */
+    /* ... and how many a second: a key derived ahead is wasted when the
+     * check is refused (an unknown user, a lockout), so a flood of those
+     * costs at most 20 x ~5 ms of CPU a second, after a burst of 10. */
+    SPEC_PER_S = 20,
+    SPEC_BURST = 10,
 };
 
 /* ---- the configuration overlay (a profile vtable) ----
@@ -180,6 +186,8 @@ struct adb_pwcheck {
     int n_idle;
     unsigned early;             /* early checks running (pwcheck_early.c) */
     unsigned spec_slots;        /* bit i: slot i taken */
+    double spec_tokens;         /* derivations ahead allowed now (SPEC_PER_S, SPEC_BURST) */
+    int64_t spec_refill_ms;     /* adb_mono_ms of the last refill */
     pthread_cond_t early_ended;
 };
 
@@ -430,12 +438,18 @@ void pwcheck_release(adb_pwcheck *pc)
 
 int pwcheck_spec_slot_take(adb_pwcheck *pc)
 {
+    int64_t now = adb_mono_ms();
     int slot = -1;
 
     pthread_mutex_lock(&pc->lock);
-    for (int i = 0; i < SPEC_SLOTS && slot < 0; i++)
+    pc->spec_tokens += (double)(now - pc->spec_refill_ms) * SPEC_PER_S / 1000.0;
+    if (pc->spec_tokens > SPEC_BURST || pc->spec_refill_ms == 0)
+        pc->spec_tokens = SPEC_BURST;
+    pc->spec_refill_ms = now;
+    for (int i = 0; i < SPEC_SLOTS && slot < 0 && pc->spec_tokens >= 1.0; i++)
         if (!(pc->spec_slots & (1u << i))) {
             pc->spec_slots |= 1u << i;
+            pc->spec_tokens -= 1.0;
             slot = i;
         }
     pthread_mutex_unlock(&pc->lock);
@@ -661,7 +675,8 @@ adb_code pwcheck_run(adb_pwcheck *pc, const char *user, const adb_secret *passwo
         trace.etype_info_arg = gate;
     }
     code = as_exchange(pc, ctx, client, password, gate, gate != NULL && gate->spec.kt != NULL, !pc->unarmored, &icc);
-    if (code != 0 && gate != NULL && gate->spec.kt != NULL && !gate->spec.used && !kdc_said(code)) {
+    if (code != 0 && code != KRB5_LIBOS_PWDINTR && gate != NULL && gate->spec.kt != NULL && !gate->spec.used
+        && !kdc_said(code)) {
         /* krb5 wanted another key than the one derived ahead, and stopped
          * before sending anything derived: again, with the password. */
         krb5_init_creds_free(ctx, icc);
@@ -670,7 +685,8 @@ adb_code pwcheck_run(adb_pwcheck *pc, const char *user, const adb_secret *passwo
         memset(&trace, 0, sizeof trace);
         code = as_exchange(pc, ctx, client, password, gate, false, !pc->unarmored, &icc);
     }
-    if (code != 0 && !pc->unarmored && armor_failed(code, adb_pwcheck_reason(code, 0, &needs))) {
+    if (code != 0 && code != KRB5_LIBOS_PWDINTR && !pc->unarmored
+        && armor_failed(code, adb_pwcheck_reason(code, 0, &needs))) {   /* not after a cancel */
         krb5_init_creds_free(ctx, icc);   /* wipes krb5's copy of the password */
         icc = NULL;
         memset(&trace, 0, sizeof trace);

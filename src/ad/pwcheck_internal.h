@@ -62,7 +62,8 @@ void pwcheck_spec_etype_info(krb5_context ctx, const char *info, void *arg);
 void pwcheck_spec_end(adb_pwcheck *pc, pwcheck_gate *g, krb5_context ctx);
 
 /* A slot for a speculating check (a CPU cost for a check that may yet be
- * refused, so a few at a time): its number, or -1 when all are taken. */
+ * refused, so two at a time and twenty a second): its number, or -1 when
+ * none is free now. */
 int pwcheck_spec_slot_take(adb_pwcheck *pc);
 void pwcheck_spec_slot_give(adb_pwcheck *pc, int slot);
 

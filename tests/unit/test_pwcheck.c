@@ -462,6 +462,33 @@ static void test_etype_info_parse(void **state)
     assert_false(pwcheck_etype_info_parse(cases[0].info, &etype, small, sizeof small));
 }
 
+/* Keys derived ahead are bounded: two at a time, a burst of ten, then
+ * about twenty a second (a refused check wastes one). */
+static void test_spec_slots(void **state)
+{
+    adb_krb *k;
+    adb_pwcheck *pc = checker(NULL, &k);
+    int a, b, got = 2;   /* a and b */
+
+    (void)state;
+    assert_true((a = pwcheck_spec_slot_take(pc)) >= 0);
+    assert_true((b = pwcheck_spec_slot_take(pc)) >= 0);
+    assert_int_not_equal(a, b);
+    assert_int_equal(pwcheck_spec_slot_take(pc), -1);   /* both taken */
+    pwcheck_spec_slot_give(pc, a);
+    pwcheck_spec_slot_give(pc, b);
+    while ((a = pwcheck_spec_slot_take(pc)) >= 0 && got < 100) {
+        pwcheck_spec_slot_give(pc, a);
+        got++;
+    }
+    assert_in_range(got, 10, 11);   /* the burst (plus what refilled meanwhile) */
+    usleep(120 * 1000);             /* about two more */
+    assert_true((a = pwcheck_spec_slot_take(pc)) >= 0);
+    pwcheck_spec_slot_give(pc, a);
+    adb_pwcheck_free(pc);
+    adb_krb_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_set_kdcs),
         cmocka_unit_test(test_no_kdc_configured),
         cmocka_unit_test(test_etype_info_parse),
+        cmocka_unit_test(test_spec_slots),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
