@@ -35,8 +35,10 @@
  *
  * The password: the caller's secret (secmem.h) is passed to krb5, which
  * keeps one heap copy for the exchange and wipes it (zapfree) in
- * krb5_init_creds_free; derived keys are wiped by krb5 too.  The password
- * never reaches an error message, a log line or the result.
+ * krb5_init_creds_free; derived keys are wiped by krb5 too, and so is an
+ * early check's key derived ahead (its own copy and the MEMORY keytab's)
+ * when the check ends.  The password never reaches an error message, a
+ * log line or the result.
  *
  * Thread-safe: checks run concurrently, each on its own krb5 context. */
 #ifndef ADBRIDGE_PWCHECK_H
