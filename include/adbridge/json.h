@@ -33,4 +33,8 @@ char *adb_json_dumps(const json_t *j, size_t flags, size_t *len);
  * input.  Callers add e->line and e->column. */
 const char *adb_json_error_kind(const json_error_t *e);
 
+/* A duration in milliseconds as a JSON number, or null when it is negative
+ * (the stage was not reached). */
+json_t *adb_json_ms_or_null(double ms);
+
 #endif

@@ -195,6 +195,9 @@ typedef struct adb_link_probe_result {
     char remote_container[128];/* the broker's container id, from its open */
 } adb_link_probe_result;
 
+/* A result before any stage: zeroed, every time -1 (not reached). */
+void adb_link_probe_result_reset(adb_link_probe_result *r);
+
 /* Connects as the daemon would (through the proxy if configured), verifies
  * TLS, authenticates, opens and closes an AMQP connection, within
  * timeout_ms in total.  No link is attached, nothing is sent or received.

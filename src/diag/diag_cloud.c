@@ -6,15 +6,11 @@
 #include "diag_internal.h"
 
 #include <adbridge/clock.h>
+#include <adbridge/json.h>
 #include <adbridge/link.h>
 
 #include <stdio.h>
 #include <string.h>
-
-static json_t *ms_or_null(double ms)
-{
-    return ms >= 0 ? json_real(ms) : json_null();
-}
 
 static void stage_fix(const diag_run *R, const char *stage, char *fix, size_t size)
 {
@@ -61,10 +57,11 @@ void diag_cloud(diag_run *R)
              b->proxy.host ? b->proxy.host : "");
     memset(&pr, 0, sizeof pr);
     adb_code c = adb_link_probe_exec(R->cfg->path, 3 * R->tmo, &pr, &e);
-    json_t *det = json_pack("{s:o, s:o, s:o, s:o, s:s?, s:s, s:s, s:s}", "tcp_ms", ms_or_null(pr.tcp_ms), "proxy_ms",
-                            ms_or_null(pr.proxy_ms), "tls_ms", ms_or_null(pr.tls_ms), "amqp_open_ms",
-                            ms_or_null(pr.amqp_open_ms), "failed_stage", pr.failed_stage, "tls_protocol",
-                            pr.tls_protocol, "sasl_mechanism", pr.sasl_mech, "remote_container", pr.remote_container);
+    json_t *det = json_pack("{s:o, s:o, s:o, s:o, s:s?, s:s, s:s, s:s}", "tcp_ms", adb_json_ms_or_null(pr.tcp_ms),
+                            "proxy_ms", adb_json_ms_or_null(pr.proxy_ms), "tls_ms", adb_json_ms_or_null(pr.tls_ms),
+                            "amqp_open_ms", adb_json_ms_or_null(pr.amqp_open_ms), "failed_stage", pr.failed_stage,
+                            "tls_protocol", pr.tls_protocol, "sasl_mechanism", pr.sasl_mech,
+                            "remote_container", pr.remote_container);
     if (c == ADB_OK) {
         diag_emit(R, NULL, title, ADB_DIAG_PASS, adb_mono_ms_f() - t0, det, NULL, "AMQP open %s%s%s%s",
                   pr.tls_protocol[0] ? "over " : "(no TLS)", pr.tls_protocol, pr.sasl_mech[0] ? ", SASL " : "",

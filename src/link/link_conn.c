@@ -320,8 +320,7 @@ adb_code adb_link_probe(const adb_broker_config *b, int timeout_ms, adb_link_pro
     adb_code rc;
     char text[ADB_ERROR_MESSAGE_MAX];
 
-    memset(&r, 0, sizeof r);
-    r.tcp_ms = r.proxy_ms = r.tls_ms = r.amqp_open_ms = r.close_ms = -1;
+    adb_link_probe_result_reset(&r);
     memset(&c, 0, sizeof c);
     c.fd = -1;
     if ((rc = link_parse_url(b->url, &u, &r.error)) != ADB_OK) {

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <adbridge/clock.h>
+#include <adbridge/json.h>
 #include <adbridge/link.h>
 
 #include <errno.h>
@@ -33,18 +34,20 @@ enum { OUTPUT_MAX = 16384, EXIT_GRACE_MS = 3000 };
  * a static string as the struct promises. */
 static const char *const STAGES[] = { "config", "resolve", "tcp", "proxy", "tls", "sasl", "amqp_open", "close" };
 
-static json_t *ms_or_null(double ms)
+void adb_link_probe_result_reset(adb_link_probe_result *r)
 {
-    return ms >= 0 ? json_real(ms) : json_null();
+    memset(r, 0, sizeof *r);
+    r->tcp_ms = r->proxy_ms = r->tls_ms = r->amqp_open_ms = r->close_ms = -1;
 }
 
 char *adb_link_probe_result_json(adb_code rc, const adb_link_probe_result *r)
 {
     json_t *o = json_pack("{s:s, s:s, s:s?, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:s}", "code", adb_code_name(rc),
-                          "message", rc == ADB_OK ? "" : r->error.message, "failed_stage", r->failed_stage, "tcp_ms",
-                          ms_or_null(r->tcp_ms), "proxy_ms", ms_or_null(r->proxy_ms), "tls_ms", ms_or_null(r->tls_ms),
-                          "amqp_open_ms", ms_or_null(r->amqp_open_ms), "close_ms", ms_or_null(r->close_ms),
-                          "tls_protocol", r->tls_protocol, "tls_cipher", r->tls_cipher, "sasl_mechanism", r->sasl_mech,
+                          "message", rc == ADB_OK ? "" : r->error.message, "failed_stage", r->failed_stage,
+                          "tcp_ms", adb_json_ms_or_null(r->tcp_ms), "proxy_ms", adb_json_ms_or_null(r->proxy_ms),
+                          "tls_ms", adb_json_ms_or_null(r->tls_ms), "amqp_open_ms", adb_json_ms_or_null(r->amqp_open_ms),
+                          "close_ms", adb_json_ms_or_null(r->close_ms), "tls_protocol", r->tls_protocol,
+                          "tls_cipher", r->tls_cipher, "sasl_mechanism", r->sasl_mech,
                           "remote_container", r->remote_container);
     char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 
@@ -153,8 +156,7 @@ adb_code adb_link_probe_exec(const char *config_path, int timeout_ms, adb_link_p
     pid_t pid = -1;
     adb_code rc;
 
-    memset(out, 0, sizeof *out);
-    out->tcp_ms = out->proxy_ms = out->tls_ms = out->amqp_open_ms = out->close_ms = -1;
+    adb_link_probe_result_reset(out);
     daemon_path(exe, sizeof exe);
     snprintf(cfg, sizeof cfg, "%s", config_path);
     snprintf(tmo, sizeof tmo, "%d", timeout_ms);

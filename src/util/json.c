@@ -100,3 +100,8 @@ const char *adb_json_error_kind(const json_error_t *e)
     default: return "not valid JSON";
     }
 }
+
+json_t *adb_json_ms_or_null(double ms)
+{
+    return ms >= 0 ? json_real(ms) : json_null();
+}
