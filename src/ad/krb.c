@@ -391,11 +391,12 @@ adb_code adb_krb_refresh(adb_krb *k, bool force, adb_error *err)
     krb5_creds creds;
     krb5_error_code code;
     adb_code rc = ADB_OK;
-    const char *why = force ? "forced" : k->endtime == 0 ? "none" : "expiring";
+    const char *why;
     char identity[KEYTAB_ID_MAX] = "";
     struct stat kst;
 
     pthread_mutex_lock(&k->lock);
+    why = force ? "forced" : k->endtime == 0 ? "none" : "expiring";   /* endtime: under the lock */
     if (!force && k->endtime > time(NULL) + REFRESH_MARGIN_S)
         goto out;
     /* First use in this process: the ticket an earlier one left, if it may be used. */

@@ -114,11 +114,11 @@ static void spec_derive(pwcheck_gate *g, krb5_context ctx)
         memset(&s->key, 0, sizeof s->key);
 }
 
-/* Offers s->key under every name (offer) or takes it back. */
-static void spec_offer(pwcheck_spec *s, krb5_context ctx, bool offer)
+/* Offers key under every name (offer) or takes it back. */
+static void spec_offer(pwcheck_spec *s, krb5_context ctx, const krb5_keyblock *key, bool offer)
 {
     for (int i = 0; i < s->n_names; i++) {
-        krb5_keytab_entry e = { .principal = s->names[i], .vno = 0, .key = s->key };
+        krb5_keytab_entry e = { .principal = s->names[i], .vno = 0, .key = *key };
         if (offer)
             (void)krb5_kt_add_entry(ctx, s->kt, &e);
         else
@@ -131,17 +131,15 @@ krb5_error_code pwcheck_spec_attach(pwcheck_gate *g, krb5_context ctx, krb5_init
 {
     pwcheck_spec *s = &g->spec;
     unsigned char zero[32] = { 0 };
-    krb5_keyblock real = s->key;
+    krb5_keyblock stand_in = { .enctype = s->etype, .length = sizeof zero, .contents = zero };
     krb5_error_code code;
 
     /* krb5 refuses a keytab without the client's key, and orders the
      * request's enctypes by it: a stand-in of AD's enctype, taken out
      * before anything is sent, so it can never be used. */
-    s->key = (krb5_keyblock){ .enctype = s->etype, .length = sizeof zero, .contents = zero };
-    spec_offer(s, ctx, true);
+    spec_offer(s, ctx, &stand_in, true);
     code = krb5_init_creds_set_keytab(ctx, icc, s->kt);
-    spec_offer(s, ctx, false);
-    s->key = real;
+    spec_offer(s, ctx, &stand_in, false);
     return code;
 }
 
@@ -188,7 +186,7 @@ void pwcheck_spec_etype_info(krb5_context ctx, const char *info, void *arg)
         return;
     usable = pwcheck_etype_info_parse(info, &etype, salt, sizeof salt);
     if (s->offered)
-        spec_offer(s, ctx, false);
+        spec_offer(s, ctx, &s->key, false);
     if (usable && (s->key.length == 0 || etype != s->etype || strcmp(salt, s->salt) != 0)) {
         s->etype = etype;
         memcpy(s->salt, salt, sizeof salt);
@@ -196,7 +194,7 @@ void pwcheck_spec_etype_info(krb5_context ctx, const char *info, void *arg)
         s->ahead = false;
     }
     if (usable && s->key.length > 0)
-        spec_offer(s, ctx, true);
+        spec_offer(s, ctx, &s->key, true);
 }
 
 void pwcheck_spec_end(adb_pwcheck *pc, pwcheck_gate *g, krb5_context ctx)
@@ -206,7 +204,7 @@ void pwcheck_spec_end(adb_pwcheck *pc, pwcheck_gate *g, krb5_context ctx)
     if (s->kt == NULL)
         return;
     if (s->offered)
-        spec_offer(s, ctx, false);
+        spec_offer(s, ctx, &s->key, false);
     (void)krb5_kt_close(ctx, s->kt);
     krb5_free_keyblock_contents(ctx, &s->key);   /* wipes it */
     for (int i = 0; i < s->n_names; i++)
