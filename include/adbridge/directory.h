@@ -163,6 +163,7 @@ typedef struct adb_dir_stats {
     adb_cache_stats cache;
     adb_pool_stats pool;
     unsigned long topology_reads;
+    unsigned long fsp_index_reads;   /* reads of a domain's foreign security principals (groups-of) */
 } adb_dir_stats;
 
 void adb_dir_stats_get(adb_dir *d, adb_dir_stats *out);

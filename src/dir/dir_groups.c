@@ -3,8 +3,8 @@
  * tokenGroups gives the transitive closure within the user's forest,
  * primary group included, in one read; its SIDs are resolved in batches.
  * Groups of other forests that hold the user or one of its groups through
- * foreign security principals are found by searching each enabled domain's
- * ForeignSecurityPrincipals container, then the groups that contain those,
+ * foreign security principals are found through each enabled domain's FSPs
+ * (read whole and cached, dir_fsp.c), then the groups that contain those,
  * until nothing new turns up.  The answer is cached whole. */
 #include "config.h"
 
@@ -62,12 +62,6 @@ static adb_code on_token_groups(const adb_ldap_entry *e, void *arg, adb_error *e
     return rc;
 }
 
-static adb_code on_dn(const adb_ldap_entry *e, void *arg, adb_error *err)
-{
-    char *dn = strdup(e->dn);
-    return dir_items_add(arg, dn, err);
-}
-
 /* Groups of domain td that contain any of dns, directly or through other
  * groups of td (breadth first, one OR search per batch and level). */
 static adb_code groups_containing(adb_dir *d, const adb_topo_domain *td, const dir_items *dns, adb_object_list *out,
@@ -115,30 +109,27 @@ static const char *forest_of_sid(const adb_topology *t, const adb_sid *sid)
 }
 
 /* Groups of other forests that hold any of sids through foreign security
- * principals, repeated until nothing new turns up (a partner group can hold
- * one of ours, which can hold ...). */
+ * principals (each domain's FSPs by SID: dir_fsp.c), repeated until nothing
+ * new turns up (a partner group can hold one of ours, which can hold ...). */
 static adb_code foreign_groups(adb_dir *d, const adb_topology *t, sid_collect *sids, adb_strmap *have,
                                adb_object_list *out, adb_error *err)
 {
     adb_strmap checked = { 0 };
     bool grew = true;
     adb_code rc = ADB_OK;
-    static const char *const sid_attr[] = { "objectSid", NULL };
 
     while (rc == ADB_OK && grew) {
         grew = false;
         for (size_t i = 0; rc == ADB_OK && i < t->n_domains; i++) {
             const adb_topo_domain *td = &t->domains[i];
-            dir_items terms = { 0 }, fsps = { 0 };
+            dir_items fsps = { 0 };
+            dir_shared_list *x = NULL;
             adb_object_list groups = { 0 };
-            char base[600];
             if (!dir_usable(d, td))
                 continue;
             for (size_t s = 0; rc == ADB_OK && s < sids->n; s++) {
-                const char *forest = forest_of_sid(t, &sids->v[s]);
-                char key[DIR_KEY_MAX], text[ADB_SID_STRING_MAX], *item = NULL;
-                uint8_t bin[ADB_SID_BINARY_MAX];
-                size_t len;
+                const char *forest = forest_of_sid(t, &sids->v[s]), *dn;
+                char key[DIR_KEY_MAX], text[ADB_SID_STRING_MAX];
                 if (dir_sid_is_builtin(&sids->v[s])
                     || (forest != NULL && td->forest != NULL && strcasecmp(forest, td->forest) == 0))
                     continue;   /* same forest: tokenGroups covered it */
@@ -146,22 +137,12 @@ static adb_code foreign_groups(adb_dir *d, const adb_topology *t, sid_collect *s
                 snprintf(key, sizeof key, "%s|%s", td->dns, text);
                 if (adb_strmap_put(&checked, key, NULL) <= 0)
                     continue;
-                if ((rc = adb_sid_encode(&sids->v[s], bin, sizeof bin, &len, err)) == ADB_OK
-                    && (rc = adb_filter_build(&item, err, "(objectSid=%b)", bin, len)) == ADB_OK)
-                    rc = dir_items_add(&terms, item, err);
+                if (x == NULL && (rc = dir_fsp_index_get(d, td, &x, err)) != ADB_OK)
+                    break;
+                if ((dn = dir_fsp_dn(x, &sids->v[s])) != NULL)
+                    rc = dir_items_add(&fsps, strdup(dn), err);
             }
-            snprintf(base, sizeof base, "CN=ForeignSecurityPrincipals,%s", td->nc);
-            for (size_t n = 0; rc == ADB_OK && n < terms.n;) {
-                char *f = dir_batch_filter(&terms, &n, "(objectClass=foreignSecurityPrincipal)");
-                dir_search_op op = { base, ADB_LDAP_SCOPE_ONE, f, sid_attr, on_dn, NULL, &fsps };
-                rc = f != NULL ? dir_run_search(d, td->dns, ADB_POOL_DC, &op, err)
-                               : adb_error_set(err, ADB_E_NOMEM, "out of memory");
-                if (rc == ADB_E_NOT_FOUND) {   /* no ForeignSecurityPrincipals container */
-                    adb_error_clear(err);
-                    rc = ADB_OK;
-                }
-                free(f);
-            }
+            dir_list_release(x);
             if (rc == ADB_OK && fsps.n > 0)
                 rc = groups_containing(d, td, &fsps, &groups, err);
             for (size_t g = 0; rc == ADB_OK && g < groups.n; g++) {
@@ -175,7 +156,6 @@ static adb_code foreign_groups(adb_dir *d, const adb_topology *t, sid_collect *s
             }
             adb_object_list_clear(&groups);
             dir_items_clear(&fsps);
-            dir_items_clear(&terms);
         }
     }
     adb_strmap_clear(&checked);

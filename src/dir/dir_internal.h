@@ -53,6 +53,7 @@ struct adb_dir {
     adb_topology *topo;
     time_t topo_at;
     unsigned long topology_reads;
+    unsigned long fsp_index_reads;   /* atomic (dir_fsp.c) */
     char *topo_file;              /* the CLI's topology cache (statecache.h); NULL: none */
 };
 
@@ -148,6 +149,15 @@ dir_shared_list *dir_shared_list_new(adb_error *err);
 void dir_list_release(void *list);
 /* Puts sl in the cache under key (a reference of its own). */
 void dir_cache_list(adb_dir *d, const char *key, adb_cache_kind kind, dir_shared_list *sl);
+
+/* ---- dir_fsp.c ---- */
+
+/* Domain td's foreign security principals (stubs with SID and DN), read
+ * whole once per membership TTL and cached (cache.invalidate drops them
+ * too).  Give the list back with dir_list_release. */
+adb_code dir_fsp_index_get(adb_dir *d, const adb_topo_domain *td, dir_shared_list **out, adb_error *err);
+/* The DN of the FSP that stands for sid in that list, or NULL. */
+const char *dir_fsp_dn(const dir_shared_list *fsps, const adb_sid *sid);
 
 void dir_lower_into(char *dst, size_t size, const char *src);
 /* S-1-5-32-*: the same SIDs in every domain. */

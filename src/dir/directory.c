@@ -445,6 +445,7 @@ void adb_dir_stats_get(adb_dir *d, adb_dir_stats *out)
     pthread_mutex_lock(&d->topo_mu);
     out->topology_reads = d->topology_reads;
     pthread_mutex_unlock(&d->topo_mu);
+    out->fsp_index_reads = __atomic_load_n(&d->fsp_index_reads, __ATOMIC_RELAXED);
 }
 
 adb_locator *adb_dir_locator(adb_dir *d)

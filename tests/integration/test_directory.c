@@ -460,6 +460,33 @@ static void test_cross_forest(void **state)
     adb_object *pat = get(f->d, "PARTNER\\pat.partner", NULL, ADB_KINDS_USER);
     assert_string_equal(pat->domain_netbios, "PARTNER");
     adb_object_unref(pat);
+
+    /* The FSPs of a domain are read once per membership TTL, not once per
+     * user: a groups-of after the user alone was forgotten reads none, and
+     * gives the same answer. */
+    {
+        adb_object_list again = { 0 };
+        adb_dir_stats st;
+        unsigned long reads[3];
+        adb_dir_invalidate(f->d, NULL);
+        adb_dir_stats_get(f->d, &st);
+        reads[0] = st.fsp_index_reads;
+        groups_of(f->d, "pat.partner@partner.test", &l);
+        adb_dir_stats_get(f->d, &st);
+        reads[1] = st.fsp_index_reads;
+        adb_dir_invalidate(f->d, "pat.partner@partner.test");
+        groups_of(f->d, "pat.partner@partner.test", &again);
+        adb_dir_stats_get(f->d, &st);
+        reads[2] = st.fsp_index_reads;
+        print_message("# groups-of pat.partner: %lu FSP containers read cold, %lu with them known\n",
+                      reads[1] - reads[0], reads[2] - reads[1]);
+        assert_true(reads[1] - reads[0] >= 1);
+        assert_int_equal(reads[2] - reads[1], 0);
+        assert_int_equal(again.n, l.n);
+        assert_true(has_name(&again, "ADB", "partner.members"));
+        adb_object_list_clear(&again);
+        adb_object_list_clear(&l);
+    }
     fixture_close(f);
 }
 
