@@ -4,38 +4,51 @@
  * member from another forest, so the whole container is read once and
  * kept for the membership TTL, like a user's groups: a user's groups-of
  * then costs no read in a forest that holds none of its SIDs.  The index
- * is a cached list of stubs (SID and DN). */
+ * is a cached list of stubs (SID and DN).  A domain with more FSPs than
+ * dir_fsp_index_max is asked per user instead, as one search for the
+ * user's SIDs, so that no index outgrows the cache. */
 #include "config.h"
 
 #include "dir_internal.h"
 
+#include <adbridge/filter.h>
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+size_t dir_fsp_index_max = 10000;   /* about 5 MB of stubs */
+
+static const char *const sid_attr[] = { "objectSid", NULL };
 
 static adb_code on_fsp(const adb_ldap_entry *e, void *arg, adb_error *err)
 {
-    adb_object_list *l = arg;
+    dir_shared_list *sl = arg;
     struct berval **v = adb_ldap_entry_values(e, "objectSid");
     adb_object *o = NULL;
     adb_sid sid;
     adb_code rc;
 
+    if (sl->list.n >= dir_fsp_index_max) {
+        sl->incomplete = true;
+        return adb_error_set(err, ADB_E_INTERNAL, "too many foreign security principals to keep");   /* stops */
+    }
     if (v == NULL || v[0] == NULL || adb_sid_decode(v[0]->bv_val, v[0]->bv_len, &sid, NULL) != ADB_OK)
         return ADB_OK;   /* an FSP without a SID holds no one */
     if ((rc = adb_object_new_stub(ADB_OBJECT_FOREIGN, &sid, e->dn, NULL, &o, err)) == ADB_OK)
-        rc = adb_object_list_add(l, o, err);
+        rc = adb_object_list_add(&sl->list, o, err);
     adb_object_unref(o);
     return rc;
 }
 
 static void fsps_reset(void *arg)
 {
-    adb_object_list_clear(arg);
+    adb_object_list_clear(&((dir_shared_list *)arg)->list);
 }
 
-adb_code dir_fsp_index_get(adb_dir *d, const adb_topo_domain *td, dir_shared_list **out, adb_error *err)
+/* td's FSPs, from the cache or read; incomplete: more than the index keeps. */
+static adb_code index_get(adb_dir *d, const adb_topo_domain *td, dir_shared_list **out, adb_error *err)
 {
-    static const char *const attrs[] = { "objectSid", NULL };
     char key[DIR_KEY_MAX], base[600], dns[300];
     dir_shared_list *sl;
     void *value;
@@ -51,11 +64,12 @@ adb_code dir_fsp_index_get(adb_dir *d, const adb_topo_domain *td, dir_shared_lis
     if ((sl = dir_shared_list_new(err)) == NULL)
         return ADB_E_NOMEM;
     snprintf(base, sizeof base, "CN=ForeignSecurityPrincipals,%s", td->nc);
-    dir_search_op op = { base, ADB_LDAP_SCOPE_ONE, "(objectClass=foreignSecurityPrincipal)", attrs, on_fsp,
-                         fsps_reset, &sl->list };
+    dir_search_op op = { base, ADB_LDAP_SCOPE_ONE, "(objectClass=foreignSecurityPrincipal)", sid_attr, on_fsp,
+                         fsps_reset, sl };
     rc = dir_run_search(d, td->dns, ADB_POOL_DC, &op, err);
-    if (rc == ADB_E_NOT_FOUND) {   /* no container: no FSPs */
+    if (rc == ADB_E_NOT_FOUND || sl->incomplete) {   /* no container: no FSPs; too many: a marker */
         adb_error_clear(err);
+        adb_object_list_clear(&sl->list);
         rc = ADB_OK;
     }
     if (rc != ADB_OK) {
@@ -68,11 +82,62 @@ adb_code dir_fsp_index_get(adb_dir *d, const adb_topo_domain *td, dir_shared_lis
     return ADB_OK;
 }
 
-/* A linear scan: a domain holds few FSPs, a user few SIDs. */
-const char *dir_fsp_dn(const dir_shared_list *x, const adb_sid *sid)
+static adb_code on_dn(const adb_ldap_entry *e, void *arg, adb_error *err)
 {
-    for (size_t i = 0; i < x->list.n; i++)
-        if (x->list.items[i]->has_sid && adb_sid_equal(&x->list.items[i]->sid, sid))
-            return x->list.items[i]->dn;
-    return NULL;
+    return dir_items_add(arg, strdup(e->dn), err);
+}
+
+/* The FSPs for sids, asked of the DC: one search per batch of SIDs. */
+static adb_code by_search(adb_dir *d, const adb_topo_domain *td, const adb_sid *sids, size_t n, dir_items *out,
+                          adb_error *err)
+{
+    dir_items terms = { 0 };
+    char base[600];
+    adb_code rc = ADB_OK;
+
+    for (size_t i = 0; rc == ADB_OK && i < n; i++) {
+        uint8_t bin[ADB_SID_BINARY_MAX];
+        size_t len;
+        char *item = NULL;
+        if ((rc = adb_sid_encode(&sids[i], bin, sizeof bin, &len, err)) == ADB_OK
+            && (rc = adb_filter_build(&item, err, "(objectSid=%b)", bin, len)) == ADB_OK)
+            rc = dir_items_add(&terms, item, err);
+    }
+    snprintf(base, sizeof base, "CN=ForeignSecurityPrincipals,%s", td->nc);
+    for (size_t k = 0; rc == ADB_OK && k < terms.n;) {
+        char *f = dir_batch_filter(&terms, &k, "(objectClass=foreignSecurityPrincipal)");
+        dir_search_op op = { base, ADB_LDAP_SCOPE_ONE, f, sid_attr, on_dn, NULL, out };
+        rc = f != NULL ? dir_run_search(d, td->dns, ADB_POOL_DC, &op, err)
+                       : adb_error_set(err, ADB_E_NOMEM, "out of memory");
+        if (rc == ADB_E_NOT_FOUND) {   /* no container */
+            adb_error_clear(err);
+            rc = ADB_OK;
+        }
+        free(f);
+    }
+    dir_items_clear(&terms);
+    return rc;
+}
+
+adb_code dir_fsp_find(adb_dir *d, const adb_topo_domain *td, const adb_sid *sids, size_t n, dir_items *out,
+                      adb_error *err)
+{
+    dir_shared_list *x = NULL;
+    adb_code rc;
+
+    if (n == 0 || (rc = index_get(d, td, &x, err)) != ADB_OK)
+        return n == 0 ? ADB_OK : rc;
+    if (x->incomplete) {
+        dir_list_release(x);
+        return by_search(d, td, sids, n, out, err);
+    }
+    /* A linear scan: a domain holds few FSPs, a user few SIDs. */
+    for (size_t i = 0; rc == ADB_OK && i < n; i++)
+        for (size_t j = 0; j < x->list.n; j++)
+            if (x->list.items[j]->has_sid && adb_sid_equal(&x->list.items[j]->sid, &sids[i])) {
+                rc = dir_items_add(out, strdup(x->list.items[j]->dn), err);
+                break;
+            }
+    dir_list_release(x);
+    return rc;
 }

@@ -123,26 +123,24 @@ static adb_code foreign_groups(adb_dir *d, const adb_topology *t, sid_collect *s
         for (size_t i = 0; rc == ADB_OK && i < t->n_domains; i++) {
             const adb_topo_domain *td = &t->domains[i];
             dir_items fsps = { 0 };
-            dir_shared_list *x = NULL;
+            sid_collect want = { 0 };
             adb_object_list groups = { 0 };
             if (!dir_usable(d, td))
                 continue;
             for (size_t s = 0; rc == ADB_OK && s < sids->n; s++) {
-                const char *forest = forest_of_sid(t, &sids->v[s]), *dn;
+                const char *forest = forest_of_sid(t, &sids->v[s]);
                 char key[DIR_KEY_MAX], text[ADB_SID_STRING_MAX];
                 if (dir_sid_is_builtin(&sids->v[s])
                     || (forest != NULL && td->forest != NULL && strcasecmp(forest, td->forest) == 0))
                     continue;   /* same forest: tokenGroups covered it */
                 adb_sid_format(&sids->v[s], text, sizeof text, NULL);
                 snprintf(key, sizeof key, "%s|%s", td->dns, text);
-                if (adb_strmap_put(&checked, key, NULL) <= 0)
-                    continue;
-                if (x == NULL && (rc = dir_fsp_index_get(d, td, &x, err)) != ADB_OK)
-                    break;
-                if ((dn = dir_fsp_dn(x, &sids->v[s])) != NULL)
-                    rc = dir_items_add(&fsps, strdup(dn), err);
+                if (adb_strmap_put(&checked, key, NULL) > 0)
+                    rc = sids_add(&want, &sids->v[s], err);
             }
-            dir_list_release(x);
+            if (rc == ADB_OK)
+                rc = dir_fsp_find(d, td, want.v, want.n, &fsps, err);
+            sids_reset(&want);
             if (rc == ADB_OK && fsps.n > 0)
                 rc = groups_containing(d, td, &fsps, &groups, err);
             for (size_t g = 0; rc == ADB_OK && g < groups.n; g++) {

@@ -141,6 +141,7 @@ void dir_parallel(void *jobs, size_t n, size_t size, void *(*run)(void *));
 typedef struct dir_shared_list {
     int refs;
     bool names_only;              /* read with ADB_ATTRS_NAMES (dir_members.c) */
+    bool incomplete;              /* more than it keeps: ask the DC instead (dir_fsp.c) */
     adb_object_list list;
 } dir_shared_list;
 
@@ -152,12 +153,13 @@ void dir_cache_list(adb_dir *d, const char *key, adb_cache_kind kind, dir_shared
 
 /* ---- dir_fsp.c ---- */
 
-/* Domain td's foreign security principals (stubs with SID and DN), read
- * whole once per membership TTL and cached (cache.invalidate drops them
- * too).  Give the list back with dir_list_release. */
-adb_code dir_fsp_index_get(adb_dir *d, const adb_topo_domain *td, dir_shared_list **out, adb_error *err);
-/* The DN of the FSP that stands for sid in that list, or NULL. */
-const char *dir_fsp_dn(const dir_shared_list *fsps, const adb_sid *sid);
+/* The DNs of the foreign security principals of domain td that stand for
+ * any of sids[0..n), appended to out: from td's FSPs, read whole once per
+ * membership TTL and cached (cache.invalidate drops them too), or, where td
+ * holds more than dir_fsp_index_max, by one search for these SIDs. */
+adb_code dir_fsp_find(adb_dir *d, const adb_topo_domain *td, const adb_sid *sids, size_t n, dir_items *out,
+                      adb_error *err);
+extern size_t dir_fsp_index_max;   /* tests lower it to reach the search */
 
 void dir_lower_into(char *dst, size_t size, const char *src);
 /* S-1-5-32-*: the same SIDs in every domain. */

@@ -9,6 +9,8 @@
 
 #include <adbridge/directory.h>
 
+#include "../../src/dir/dir_internal.h"   /* dir_fsp_index_max */
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -482,6 +484,15 @@ static void test_cross_forest(void **state)
                       reads[1] - reads[0], reads[2] - reads[1]);
         assert_true(reads[1] - reads[0] >= 1);
         assert_int_equal(reads[2] - reads[1], 0);
+        assert_int_equal(again.n, l.n);
+        assert_true(has_name(&again, "ADB", "partner.members"));
+        adb_object_list_clear(&again);
+        /* A domain with more FSPs than an index keeps is asked per user:
+         * the same answer. */
+        dir_fsp_index_max = 1;
+        adb_dir_invalidate(f->d, NULL);
+        groups_of(f->d, "pat.partner@partner.test", &again);
+        dir_fsp_index_max = 10000;
         assert_int_equal(again.n, l.n);
         assert_true(has_name(&again, "ADB", "partner.members"));
         adb_object_list_clear(&again);
