@@ -29,9 +29,9 @@ static adb_code on_fsp(const adb_ldap_entry *e, void *arg, adb_error *err)
     adb_sid sid;
     adb_code rc;
 
-    if (sl->list.n >= dir_fsp_index_max) {
-        sl->incomplete = true;
-        return adb_error_set(err, ADB_E_INTERNAL, "too many foreign security principals to keep");   /* stops */
+    if (sl->incomplete || sl->list.n >= dir_fsp_index_max) {
+        sl->incomplete = true;   /* the rest is not kept */
+        return ADB_OK;
     }
     if (v == NULL || v[0] == NULL || adb_sid_decode(v[0]->bv_val, v[0]->bv_len, &sid, NULL) != ADB_OK)
         return ADB_OK;   /* an FSP without a SID holds no one */
@@ -43,7 +43,10 @@ static adb_code on_fsp(const adb_ldap_entry *e, void *arg, adb_error *err)
 
 static void fsps_reset(void *arg)
 {
-    adb_object_list_clear(&((dir_shared_list *)arg)->list);
+    dir_shared_list *sl = arg;
+
+    adb_object_list_clear(&sl->list);
+    sl->incomplete = false;
 }
 
 /* td's FSPs, from the cache or read; incomplete: more than the index keeps. */
@@ -66,8 +69,8 @@ static adb_code index_get(adb_dir *d, const adb_topo_domain *td, dir_shared_list
     snprintf(base, sizeof base, "CN=ForeignSecurityPrincipals,%s", td->nc);
     dir_search_op op = { base, ADB_LDAP_SCOPE_ONE, "(objectClass=foreignSecurityPrincipal)", sid_attr, on_fsp,
                          fsps_reset, sl };
-    rc = dir_run_search(d, td->dns, ADB_POOL_DC, &op, err);
-    if (rc == ADB_E_NOT_FOUND || sl->incomplete) {   /* no container: no FSPs; too many: a marker */
+    rc = dir_run_scan(d, td->dns, ADB_POOL_DC, &op, err);
+    if (rc == ADB_E_NOT_FOUND || (rc == ADB_OK && sl->incomplete)) {   /* no container: none; too many: a marker */
         adb_error_clear(err);
         adb_object_list_clear(&sl->list);
         rc = ADB_OK;
