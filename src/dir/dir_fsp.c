@@ -49,7 +49,13 @@ static void fsps_reset(void *arg)
     sl->incomplete = false;
 }
 
-/* td's FSPs, from the cache or read; incomplete: more than the index keeps. */
+static int by_sid(const void *a, const void *b)
+{
+    return adb_sid_compare(&(*(adb_object *const *)a)->sid, &(*(adb_object *const *)b)->sid);
+}
+
+/* td's FSPs sorted by SID, from the cache or read; incomplete: more than
+ * the index keeps. */
 static adb_code index_get(adb_dir *d, const adb_topo_domain *td, dir_shared_list **out, adb_error *err)
 {
     char key[DIR_KEY_MAX], base[600], dns[300];
@@ -79,6 +85,9 @@ static adb_code index_get(adb_dir *d, const adb_topo_domain *td, dir_shared_list
         dir_list_release(sl);
         return rc;
     }
+    /* By SID, for dir_fsp_find's binary search (every stub has one). */
+    if (sl->list.n > 1)
+        qsort(sl->list.items, sl->list.n, sizeof *sl->list.items, by_sid);
     __atomic_add_fetch(&d->fsp_index_reads, 1, __ATOMIC_RELAXED);
     dir_cache_list(d, key, ADB_CACHE_GROUPS_OF, sl);
     *out = sl;
@@ -134,13 +143,21 @@ adb_code dir_fsp_find(adb_dir *d, const adb_topo_domain *td, const adb_sid *sids
         dir_list_release(x);
         return by_search(d, td, sids, n, out, err);
     }
-    /* A linear scan: a domain holds few FSPs, a user few SIDs. */
-    for (size_t i = 0; rc == ADB_OK && i < n; i++)
-        for (size_t j = 0; j < x->list.n; j++)
-            if (x->list.items[j]->has_sid && adb_sid_equal(&x->list.items[j]->sid, &sids[i])) {
-                rc = dir_items_add(out, strdup(x->list.items[j]->dn), err);
+    for (size_t i = 0; rc == ADB_OK && i < n; i++) {
+        size_t lo = 0, hi = x->list.n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            int c = adb_sid_compare(&x->list.items[mid]->sid, &sids[i]);
+            if (c == 0) {
+                rc = dir_items_add(out, strdup(x->list.items[mid]->dn), err);
                 break;
             }
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+    }
     dir_list_release(x);
     return rc;
 }
