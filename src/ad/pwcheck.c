@@ -572,10 +572,9 @@ static void realm_of(krb5_context ctx, krb5_const_principal p, char *buf, size_t
  * TGT when `armor`: the reply is then encrypted under a key only a KDC that
  * holds the krbtgt key can derive, so it is genuine without a verification
  * ticket (a spoofed KDC cannot make a wrong password pass), and the KDC's
- * errors are authenticated too.  Returns the krb5 code; *used_password says
- * whether a request carrying password-derived data was sent. */
+ * errors are authenticated too.  Returns the krb5 code. */
 static krb5_error_code as_exchange(adb_pwcheck *pc, krb5_context ctx, krb5_principal client,
-                                   const adb_secret *password, pwcheck_gate *gate, bool ahead, bool armor,
+                                   const adb_secret *password, pwcheck_gate *gate, bool armor,
                                    krb5_init_creds_context *icc)
 {
     krb5_get_init_creds_opt *opt = NULL;
@@ -598,7 +597,7 @@ static krb5_error_code as_exchange(adb_pwcheck *pc, krb5_context ctx, krb5_princ
      * make AD count one wrong password twice), no ccache.  Behind a gate,
      * krb5 gets the key derived ahead (pwcheck_spec), or the password from
      * the gate's prompter when it needs it. */
-    if (gate != NULL && ahead) {
+    if (gate != NULL && gate->spec.kt != NULL) {
         if ((code = krb5_init_creds_init(ctx, client, NULL, NULL, 0, opt, icc)) == 0)
             code = pwcheck_spec_attach(gate, ctx, *icc);
     } else if (gate != NULL)
@@ -674,7 +673,7 @@ adb_code pwcheck_run(adb_pwcheck *pc, const char *user, const adb_secret *passwo
         trace.etype_info = pwcheck_spec_etype_info;
         trace.etype_info_arg = gate;
     }
-    code = as_exchange(pc, ctx, client, password, gate, gate != NULL && gate->spec.kt != NULL, !pc->unarmored, &icc);
+    code = as_exchange(pc, ctx, client, password, gate, !pc->unarmored, &icc);
     if (code != 0 && code != KRB5_LIBOS_PWDINTR && gate != NULL && gate->spec.kt != NULL && !gate->spec.used
         && !kdc_said(code)) {
         /* krb5 wanted another key than the one derived ahead, and stopped
@@ -683,15 +682,17 @@ adb_code pwcheck_run(adb_pwcheck *pc, const char *user, const adb_secret *passwo
         icc = NULL;
         pwcheck_spec_end(pc, gate, ctx);
         memset(&trace, 0, sizeof trace);
-        code = as_exchange(pc, ctx, client, password, gate, false, !pc->unarmored, &icc);
+        code = as_exchange(pc, ctx, client, password, gate, !pc->unarmored, &icc);
     }
     if (code != 0 && code != KRB5_LIBOS_PWDINTR && !pc->unarmored
         && armor_failed(code, adb_pwcheck_reason(code, 0, &needs))) {   /* not after a cancel */
         krb5_init_creds_free(ctx, icc);   /* wipes krb5's copy of the password */
         icc = NULL;
+        if (gate != NULL)
+            pwcheck_spec_end(pc, gate, ctx);   /* the retry asks for the password */
         memset(&trace, 0, sizeof trace);
         armored = false;
-        code = as_exchange(pc, ctx, client, password, gate, false, false, &icc);
+        code = as_exchange(pc, ctx, client, password, gate, false, &icc);
     }
     out->krb5_code = code;
     snprintf(out->kdc, sizeof out->kdc, "%s", trace.answered);

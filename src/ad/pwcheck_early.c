@@ -5,7 +5,7 @@
  * state; the first message to a KDC waits at the gate (pwcheck_internal.h)
  * for adb_pwcheck_finish.  While it waits, the thread derives the user's
  * key under the salt it will most likely need (pwcheck_spec), which takes
- * the key derivation -- as long as a round trip -- out of the time after
+ * the key derivation -- longer than a round trip -- out of the time after
  * the decision. */
 #include "config.h"
 
@@ -22,7 +22,6 @@ struct adb_pwcheck_early {
     pwcheck_gate gate;
     adb_pwcheck *pc;
     char *user;
-    adb_secret *password;       /* the thread's own copy */
     adb_pwcheck_result result;
     adb_error err;
     adb_code rc;
@@ -253,7 +252,7 @@ static void early_unref(adb_pwcheck_early *e)
     pthread_mutex_unlock(&e->gate.lock);
     if (!last)
         return;
-    adb_secret_free(e->password);
+    adb_secret_free(e->gate.password);
     free(e->user);
     pthread_cond_destroy(&e->gate.decided);
     pthread_mutex_destroy(&e->gate.lock);
@@ -265,7 +264,7 @@ static void *early_run(void *arg)
 {
     adb_pwcheck_early *e = arg;
 
-    e->rc = pwcheck_run(e->pc, e->user, e->password, &e->gate, &e->result, &e->err);
+    e->rc = pwcheck_run(e->pc, e->user, e->gate.password, &e->gate, &e->result, &e->err);
     pthread_mutex_lock(&e->gate.lock);
     e->done = true;
     pthread_cond_broadcast(&e->gate.decided);
@@ -287,7 +286,8 @@ adb_code adb_pwcheck_begin(adb_pwcheck *pc, const char *user, const adb_secret *
         free(e);
         return adb_error_set(err, ADB_E_NOMEM, "out of memory");
     }
-    if ((rc = adb_secret_from(adb_secret_cdata(password), adb_secret_len(password), &e->password, err)) != ADB_OK) {
+    if ((rc = adb_secret_from(adb_secret_cdata(password), adb_secret_len(password), &e->gate.password, err))
+        != ADB_OK) {
         free(e->user);
         free(e);
         return rc;
@@ -295,7 +295,6 @@ adb_code adb_pwcheck_begin(adb_pwcheck *pc, const char *user, const adb_secret *
     pthread_mutex_init(&e->gate.lock, NULL);
     pthread_cond_init(&e->gate.decided, NULL);
     e->gate.state = GATE_PENDING;
-    e->gate.password = e->password;
     e->pc = pc;
     e->refs = 2;
     pwcheck_hold(pc);
