@@ -194,12 +194,12 @@ static adb_code read_state(adb_ldap_conn *c, void *arg, adb_error *err)
     return adb_account_state_read(c, NULL, r->dn, &r->state, NULL, err);
 }
 
-/* Points the checker at the KDCs of realm: the DCs the locator found for
- * domain (closest site first, healthy first) whose ping says they run a
- * KDC.  When the locator has none, krb5's own lookup stays in place. */
-static void use_locator_kdcs(adb_auth *a, const char *domain, const char *realm)
+/* Points the checker at the KDCs of domain's realm: the DCs the locator
+ * found for it (closest site first, healthy first) whose ping says they run
+ * a KDC.  When the locator has none, krb5's own lookup stays in place. */
+static void use_locator_kdcs(adb_auth *a, const char *domain)
 {
-    char addrs[MAX_KDCS][80];
+    char addrs[MAX_KDCS][80], realm[256];
     const char *kdcs[MAX_KDCS + 1];
     adb_dc_list list = { 0 };
     adb_error err = { 0 };
@@ -209,6 +209,7 @@ static void use_locator_kdcs(adb_auth *a, const char *domain, const char *realm)
         adb_log(a->log, ADB_LOG_DEBUG, "auth_kdcs", "domain=%s code=%s", V(domain), adb_code_name(err.code));
         return;
     }
+    adb_ascii_case_copy(realm, sizeof realm, domain, true);   /* AD: the realm is the domain, upper-case */
     /* The PDC emulator first: its badPwdCount is the one read before the
      * check (and AD DCs forward failures to it), so every instance sees
      * the failures of every other. */
@@ -348,13 +349,11 @@ static adb_pwcheck_early *begin_early(adb_auth *a, const adb_auth_request *req, 
                                       size_t gsize, char *domain, size_t dsize)
 {
     adb_pwcheck_early *early = NULL;
-    char realm[256];
 
     if (adb_secret_len(pw) > EARLY_PASSWORD_MAX
         || !adb_dir_principal_guess(a->dir, req->user, req->domain, guess, gsize, domain, dsize))
         return NULL;
-    adb_ascii_case_copy(realm, sizeof realm, domain, true);
-    use_locator_kdcs(a, domain, realm);
+    use_locator_kdcs(a, domain);
     if (adb_pwcheck_begin(a->pc, guess, pw, &early, NULL) != ADB_OK)
         return NULL;
     return early;
@@ -365,7 +364,7 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
     const adb_secret *pw = NULL;
     adb_secret *owned = NULL;
     adb_error e = { 0 };
-    char principal[ADB_PWCHECK_USER_MAX], realm[256], sid[ADB_SID_STRING_MAX], domain_dn[1024];
+    char principal[ADB_PWCHECK_USER_MAX], sid[ADB_SID_STRING_MAX], domain_dn[1024];
     unsigned char tag[ADB_LOCKOUT_TAG_BYTES];
     user_read ur = { 0 };
     adb_lockout_check lq = { 0 };
@@ -476,8 +475,7 @@ adb_code adb_auth_check(adb_auth *a, const adb_auth_request *req, adb_auth_resul
     } else {
         adb_pwcheck_finish(early, false, NULL, NULL);
         early = NULL;
-        adb_ascii_case_copy(realm, sizeof realm, out->user->domain_dns, true);
-        use_locator_kdcs(a, out->user->domain_dns, realm);
+        use_locator_kdcs(a, out->user->domain_dns);
         rc = adb_pwcheck_password(a->pc, principal, pw, &out->kerberos, &e);
     }
     adb_secret_free(owned);   /* the KDC has answered: wipe it now */
