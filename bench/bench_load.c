@@ -20,7 +20,7 @@
  * $ADBRIDGE_CONFIG (its own state_dir, a broker section) and stops it at the
  * end.  ADB_BENCH_KEEP=1 keeps its directory (configuration, log).
  *
- * Usage: bench_load [-w WORKERS] [-n REQUESTS] [-c IN_FLIGHT,...] [-r REPEATS] */
+ * Usage: bench_load [-w WORKERS] [-p PREFETCH] [-n REQUESTS] [-c IN_FLIGHT,...] [-r REPEATS] */
 #include "config.h"
 
 #include "amqp_client.h"
@@ -341,7 +341,7 @@ static double client_run(amqp_broker *b, const char *target, const char *prefix,
 /* ---- adbridged ---- */
 
 /* A copy of $ADBRIDGE_CONFIG with its own state_dir and a broker section. */
-static void write_config(const char *path, const char *state_dir, int workers)
+static void write_config(const char *path, const char *state_dir, int workers, int prefetch)
 {
     json_error_t je;
     json_t *c = json_load_file(bench_need("ADBRIDGE_CONFIG"), 0, &je);
@@ -353,6 +353,8 @@ static void write_config(const char *path, const char *state_dir, int workers)
                                                "address", REQUESTS_ADDR, "username", bench_need("BROKER_USER"),
                                                "password_file", bench_need("BROKER_PASSWORD_FILE"), "sasl_mechanisms",
                                                "PLAIN", "workers", workers, "reconnect_max_s", 4));
+    if (prefetch >= 0)
+        json_object_set_new(json_object_get(c, "broker"), "prefetch", json_integer(prefetch));
     if (json_dump_file(c, path, JSON_INDENT(1)) != 0)
         dief("cannot write %s", path);
     json_decref(c);
@@ -477,7 +479,7 @@ static int parse_windows(const char *s, int *w)
 
 int main(int argc, char **argv)
 {
-    int workers = 4, n = 3000, repeats = 3, windows[MAX_WINDOWS], nw = 0, opt, daemon, status;
+    int workers = 4, prefetch = -1, n = 3000, repeats = 3, windows[MAX_WINDOWS], nw = 0, opt, daemon, status;
     char dir[] = "/tmp/adb-bench-load-XXXXXX", config[PATH_MAX], log[PATH_MAX], state[PATH_MAX];
     const char *exe = bench_need("ADB_BENCH_ADBRIDGED");
     result floor_r[MAX_WINDOWS], cached[MAX_WINDOWS], uncached[MAX_WINDOWS];
@@ -486,21 +488,22 @@ int main(int argc, char **argv)
     amqp_broker b;
     echo e;
 
-    while ((opt = getopt(argc, argv, "w:n:c:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "w:p:n:c:r:")) != -1) {
         switch (opt) {
         case 'w': workers = atoi(optarg); break;
+        case 'p': prefetch = atoi(optarg); break;
         case 'n': n = atoi(optarg); break;
         case 'c': nw = parse_windows(optarg, windows); break;
         case 'r': repeats = atoi(optarg); break;
         default:
-            fprintf(stderr, "usage: bench_load [-w WORKERS] [-n REQUESTS] [-c IN_FLIGHT,...] [-r REPEATS]\n");
+            fprintf(stderr, "usage: bench_load [-w WORKERS] [-p PREFETCH] [-n REQUESTS] [-c IN_FLIGHT,...] [-r REPEATS]\n");
             return 2;
         }
     }
     if (nw == 0)
         nw = parse_windows("10,50", windows);
-    if (workers < 1 || workers > 256 || n < 10 || repeats < 1 || repeats > MAX_REPEATS || dc == NULL)
-        dief("%s", "bad arguments: -w 1..256, -n >= 10, -r 1..15");
+    if (workers < 1 || workers > 256 || prefetch > 1024 || n < 10 || repeats < 1 || repeats > MAX_REPEATS || dc == NULL)
+        dief("%s", "bad arguments: -w 1..256, -p 0..1024, -n >= 10, -r 1..15");
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
     amqp_broker_init(&b, "bench_load");
@@ -509,7 +512,7 @@ int main(int argc, char **argv)
     snprintf(config, sizeof config, "%s/adbridged.json", dir);
     snprintf(log, sizeof log, "%s/adbridged.log", dir);
     snprintf(state, sizeof state, "%s/state", dir);
-    write_config(config, state, workers);
+    write_config(config, state, workers, prefetch);
     daemon = daemon_pid = daemon_start(exe, config, log);
     atexit(daemon_kill);
 
@@ -522,7 +525,11 @@ int main(int argc, char **argv)
         floor_r[i] = measure(&b, ECHO_ADDR, "echo (floor)", "echo", BODY_CACHED, n, windows[i], repeats, 0, NULL);
     echo_stop(&e);
 
-    printf("-- adbridged (%d workers, pid %d, log %s): user.get by UPN\n", workers, daemon, log);
+    if (prefetch >= 0)
+        printf("-- adbridged (%d workers, prefetch %d, pid %d, log %s): user.get by UPN\n", workers, prefetch, daemon,
+               log);
+    else
+        printf("-- adbridged (%d workers, prefetch default, pid %d, log %s): user.get by UPN\n", workers, daemon, log);
     client_run(&b, REQUESTS_ADDR, "health", BODY_HEALTH, 1, 1, &s, NULL); /* waits for the daemon's link */
     client_run(&b, REQUESTS_ADDR, "warm", BODY_CACHED, CACHED_USERS * 5, 1, &s, NULL);
     free(s.us);

@@ -84,6 +84,7 @@ typedef struct adb_broker_config {
     size_t max_message_bytes;    /* bigger requests are refused; default 65536 */
     size_t max_reply_bytes;      /* list pages are cut to fit; default 262144 (Azure Service Bus standard) */
     unsigned workers;            /* concurrent requests; default 4 */
+    unsigned prefetch;           /* requests taken ahead of a free worker; default: 2 x workers */
     unsigned reconnect_max_s;    /* backoff cap; default 60 */
     unsigned delivery_limit;     /* a request delivered more often is rejected unrun; default 5 */
     char *status_address;        /* where the status announcements go; default "adbridge.status" */

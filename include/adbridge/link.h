@@ -7,11 +7,11 @@
  * proton object; other threads talk to it only through adb_link_complete
  * (which wakes it through an eventfd) and adb_link_stop.
  *
- * Requests: a receiver on broker->address with link credit equal to the free
- * slots (back-pressure: at most `slots` requests at the workers; the credit
- * never exceeds the free slots, and requests a broker sends beyond it wait
- * in the link for a worker).  Each message becomes a job handed to
- * opts->submit on the link thread; a worker answers it with
+ * Requests: a receiver on broker->address with link credit up to `slots` +
+ * broker->prefetch less the requests not yet ended (back-pressure: at most
+ * `slots` requests at the workers; the prefetched ones, and any a broker
+ * sends beyond the credit, wait in the link for a worker).  Each message
+ * becomes a job handed to opts->submit on the link thread; a worker answers it with
  * adb_link_complete.  The reply goes to the message's reply_to with
  * correlation_id = the request's correlation id, else its message id, on a
  * session of its own per reply address (a refused reply address never ends

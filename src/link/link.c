@@ -4,12 +4,16 @@
  * proton object.  Workers hand finished jobs back through a mutex-protected
  * list and an eventfd; adb_link_stop sets a flag and writes the same eventfd.
  *
- * Credit: the receiver is granted slots - outstanding, where outstanding
- * counts every job not yet ended (at a worker, or its reply waiting for the
- * broker's settlement), so a busy bridge takes no more than it can do, and a
- * job orphaned by a lost connection still holds its worker slot until the
- * worker is done with it.  A peer that sends more than that anyway does not
- * get more workers: the extra requests wait in the link (link_update_credit,
+ * Credit: the receiver is granted window - outstanding, where the window is
+ * the worker slots plus broker.prefetch and outstanding counts every job not
+ * yet ended (waiting, at a worker, or its reply waiting for the broker's
+ * settlement), so a busy bridge takes no more than it can do soon, and a
+ * job orphaned by a lost connection still holds its place until the worker
+ * is done with it.  The prefetched requests wait in the link for a worker:
+ * the broker's round trip for new credit is not paid between two requests,
+ * and a request waits behind at most a few others while a second instance
+ * may be idle (N+1).  A peer that sends more than the credit does not get
+ * more workers either: the extra requests wait too (link_update_credit,
  * take_request).
  *
  * Replies go out on sessions of their own, one per reply address, so a
@@ -144,6 +148,7 @@ adb_code adb_link_new(const adb_link_options *o, adb_link **out, adb_error *err)
         }
     }
     l->slots = o->slots != 0 ? o->slots : l->b->workers != 0 ? l->b->workers : 4;
+    l->window = l->slots + (l->b->prefetch < 1024 ? l->b->prefetch : 1024);
     l->delivery_limit = l->b->delivery_limit != 0 ? l->b->delivery_limit : 5;
     /* Room for a JSON text of max_message_bytes in any AMQP dress; bigger
      * ones are not kept whole (link_on_incoming), the dispatcher refuses them by size. */

@@ -153,10 +153,10 @@ void link_forests_sync(adb_link *l)
         l->forests_known = true;
         if (n > l->forest_shares)
             l->forest_shares = n;
-        if (n + 1 > l->slots)
-            adb_log(l->log, ADB_LOG_WARN, "link_forest_credit", "forests=%zu slots=%u msg=\"fewer workers than "
-                    "request addresses (the common one and one per forest): an idle address can hold the credit "
-                    "the others need; raise broker.workers\"", n, l->slots);
+        if (n + 1 > l->window)
+            adb_log(l->log, ADB_LOG_WARN, "link_forest_credit", "forests=%zu window=%u msg=\"less credit (workers "
+                    "+ prefetch) than request addresses (the common one and one per forest): an idle address can "
+                    "hold the credit the others need; raise broker.workers or broker.prefetch\"", n, l->window);
         for (size_t i = 0; i < MAX_FORESTS; i++)
             l->forests[i].wanted = false;
         for (size_t k = 0; k < n; k++) {

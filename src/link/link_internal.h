@@ -127,7 +127,8 @@ struct adb_link {
     const adb_logger *log;
     link_url u;
     adb_secret *password;
-    unsigned slots;
+    unsigned slots;                /* workers: jobs handed to submit at once */
+    unsigned window;               /* slots + broker.prefetch: the most outstanding jobs credit allows */
     unsigned delivery_limit;
     adb_link_submit_fn submit;
     void *submit_arg;

@@ -3,7 +3,7 @@
  * copy wiped; a request too large to take whole keeps only its start; the
  * deliveries of a request are counted against broker.delivery_limit, with
  * a memory of the ones given back; the credit never exceeds the free
- * workers, and what a peer sends beyond it waits.  Also how a request is
+ * window (workers + prefetch), and what waits for a worker is queued here.  Also how a request is
  * settled when it is not answered: released, given back or rejected. */
 #include "config.h"
 
@@ -19,7 +19,7 @@
 #include <string.h>
 
 enum {
-    HOLD_FACTOR = 8,               /* requests sent beyond the credit: up to this many times slots wait */
+    HOLD_FACTOR = 8,               /* requests sent beyond the credit: up to this many times the window wait */
 };
 
 /* Per-delivery read buffer while transfers arrive. */
@@ -191,12 +191,12 @@ void link_reject(adb_link *l, pn_delivery_t *d, const char *condition, const cha
 
 /* ---- credit, and requests waiting for a worker ---- */
 
-/* Grants credit up to the free slots (none while stopping).  proton keeps
+/* Grants credit up to the free window (none while stopping).  proton keeps
  * the credit as a signed count that a peer sending more than it was given
  * drives below zero; adding to it then would put a negative link-credit on
  * the wire, which the peer reads as an unsigned 4294967295 -- unlimited.  So
  * a negative credit is first brought back to zero (a flow of link-credit 0:
- * "stop"), and the credit never exceeds slots - outstanding. */
+ * "stop"), and the credit never exceeds window - outstanding. */
 void link_update_credit(adb_link *l)
 {
     pn_link_t *r[1 + MAX_FORESTS];
@@ -205,14 +205,14 @@ void link_update_credit(adb_link *l)
 
     if (!l->serving)
         return;
-    /* Several receivers (link_forests.c): the free slots are shared, each
+    /* Several receivers (link_forests.c): the free window is shared, each
      * getting its part (the odd ones in turn), so the sum never exceeds
      * them; the credit a detaching forest receiver still has counts against
      * them too.  Credit cannot be taken back (a drain ends the session on
      * RabbitMQ 3.10): an idle queue keeps its part, so every receiver needs
      * a slot of its own (workers > forests, link_forests_sync warns). */
     n = link_credit_receivers(l, r, 1 + MAX_FORESTS, &shares);
-    avail = (int)l->slots - (int)l->outstanding - link_forests_idle_credit(l);
+    avail = (int)l->window - (int)l->outstanding - link_forests_idle_credit(l);
     for (i = 0; i < n; i++) {
         if ((have[i] = pn_link_remote_credit(r[i])) < 0) {
             pn_link_flow(r[i], -have[i]);
@@ -222,9 +222,9 @@ void link_update_credit(adb_link *l)
     }
     if (l->stopping || n == 0)
         return;
-    if ((share = ((int)l->slots - (int)l->outstanding) / (int)(shares > n ? shares : n)) < 1)
+    if ((share = ((int)l->window - (int)l->outstanding) / (int)(shares > n ? shares : n)) < 1)
         share = 1;
-    for (k = 0; avail > 0 && k < n * (size_t)l->slots; k++) {
+    for (k = 0; avail > 0 && k < n * (size_t)l->window; k++) {
         i = (l->credit_turn + k) % n;
         if (have[i] + add[i] + pn_link_queued(r[i]) < share) {
             add[i]++;
@@ -501,8 +501,8 @@ static int take_body(pn_data_t *scratch, const unsigned char *p, size_t len, adb
     return rc;
 }
 
-/* Hands a job to a worker, or queues it when the peer sent more than the
- * credit and every worker is busy. */
+/* Hands a job to a worker, or queues it while every worker is busy (a
+ * prefetched request, or one the peer sent beyond the credit). */
 static void enqueue(adb_link *l, adb_link_job *j)
 {
     j->state = JOB_WAITING;
@@ -538,18 +538,20 @@ static void take_request(adb_link *l, pn_delivery_t *d, inbuf *ib)
         link_hand_back(l, d); /* that forest is lost here: another instance serves it */
         return;
     }
-    if (l->outstanding >= l->slots) {
+    if (l->outstanding >= l->window) {
         /* More than the credit: the peer ignores it.  Held for a worker (up
-         * to HOLD_FACTOR rounds of slots; past that given back untouched):
+         * to HOLD_FACTOR windows; past that given back untouched):
          * released at once, such requests stayed unacknowledged on RabbitMQ
          * 3.10 in our over-delivery test instead of coming back. */
         COUNT(l, overdelivered);
+        /* RabbitMQ before 4.0 does it now and then when a flow crosses
+         * deliveries in flight (rabbitmq-server#2597): not worth a warning. */
         if (!l->overdelivery_logged)
-            adb_log(l->log, ADB_LOG_WARN, "broker_overdelivered", "slots=%u in_flight=%u msg=\"the broker sent more "
-                    "requests than the link credit allowed; the extra ones wait for a worker\"", l->slots,
-                    l->outstanding);
+            adb_log(l->log, l->rabbit_v1 ? ADB_LOG_INFO : ADB_LOG_WARN, "broker_overdelivered", "window=%u in_flight=%u "
+                    "msg=\"the broker sent more requests than the link credit allowed; the extra ones wait for a "
+                    "worker\"", l->window, l->outstanding);
         l->overdelivery_logged = true;
-        if (l->waiting >= HOLD_FACTOR * l->slots) {
+        if (l->waiting >= HOLD_FACTOR * l->window) {
             release(l, d);
             return;
         }

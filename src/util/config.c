@@ -397,9 +397,9 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
 {
     static const char *const keys[] = { "url", "address", "sasl_mechanisms", "username", "password_file",
                                         "ca_file", "cert_file", "key_file", "virtual_host", "proxy",
-                                        "max_message_bytes", "max_reply_bytes", "workers", "reconnect_max_s",
+                                        "max_message_bytes", "max_reply_bytes", "workers", "prefetch", "reconnect_max_s",
                                         "delivery_limit", "status_address", "status_period_s", "forest_address", NULL };
-    long long max_bytes, max_reply, workers, reconnect, delivery_limit, status_period;
+    long long max_bytes, max_reply, workers, prefetch, reconnect, delivery_limit, status_period;
     char path[32];
     json_t *obj;
     adb_code rc;
@@ -407,6 +407,7 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
     b->max_message_bytes = 65536;
     b->max_reply_bytes = 262144;
     b->workers = 4;
+    b->prefetch = 8;
     b->reconnect_max_s = 60;
     b->delivery_limit = 5;
     b->status_period_s = 30;
@@ -426,6 +427,7 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
         || (rc = get_int(obj, path, "max_message_bytes", 1024, 16L << 20, 65536, &max_bytes, err)) != ADB_OK
         || (rc = get_int(obj, path, "max_reply_bytes", 16384, 256L << 20, 262144, &max_reply, err)) != ADB_OK
         || (rc = get_int(obj, path, "workers", 1, 256, 4, &workers, err)) != ADB_OK
+        || (rc = get_int(obj, path, "prefetch", 0, 1024, 2 * workers, &prefetch, err)) != ADB_OK
         || (rc = get_int(obj, path, "reconnect_max_s", 1, 3600, 60, &reconnect, err)) != ADB_OK
         || (rc = get_int(obj, path, "delivery_limit", 1, 1000, 5, &delivery_limit, err)) != ADB_OK
         || (rc = get_string(obj, path, "status_address", false, &b->status_address, err)) != ADB_OK
@@ -441,6 +443,7 @@ static adb_code parse_broker(json_t *root, adb_broker_config *b, adb_error *err)
     b->max_message_bytes = (size_t)max_bytes;
     b->max_reply_bytes = (size_t)max_reply;
     b->workers = (unsigned)workers;
+    b->prefetch = (unsigned)prefetch;
     b->reconnect_max_s = (unsigned)reconnect;
     b->delivery_limit = (unsigned)delivery_limit;
     b->status_period_s = (unsigned)status_period;

@@ -52,6 +52,7 @@ static void broker_from_env(adb_broker_config *b)
     b->proxy.port = env("LINK_PROXY_PORT") != NULL ? (unsigned)atoi(env("LINK_PROXY_PORT")) : 0;
     b->proxy.credentials_file = env("LINK_PROXY_CRED");
     b->workers = env("LINK_WORKERS") != NULL ? (unsigned)atoi(env("LINK_WORKERS")) : 2;
+    b->prefetch = env("LINK_PREFETCH") != NULL ? (unsigned)atoi(env("LINK_PREFETCH")) : 0;
     b->reconnect_max_s = env("LINK_RECONNECT_MAX_S") != NULL ? (unsigned)atoi(env("LINK_RECONNECT_MAX_S")) : 4;
     b->max_message_bytes = 65536;
     b->delivery_limit = env("LINK_DELIVERY_LIMIT") != NULL ? (unsigned)atoi(env("LINK_DELIVERY_LIMIT")) : 0;

@@ -100,6 +100,7 @@ static void test_sections(void **state)
     assert_string_equal(cfg->broker.username, "bridge");
     assert_int_equal(cfg->broker.max_message_bytes, 131072);
     assert_int_equal(cfg->broker.workers, 8);
+    assert_int_equal(cfg->broker.prefetch, 16);   /* default: twice the workers */
     assert_int_equal(cfg->broker.reconnect_max_s, 30);
     assert_int_equal(cfg->broker.delivery_limit, 3);
     assert_string_equal(cfg->broker.status_address, "site1.status");
@@ -181,6 +182,8 @@ static void test_refusals(void **state)
         { D ", \"broker\": {\"url\": \"amqp://x\", \"username\": \"u\"}}", "go together" },
         { D ", \"broker\": {\"url\": \"amqp://x\", \"ca_file\": \"/ca\"}}", "need an amqps:// url" },
         { D ", \"broker\": {\"url\": \"amqp://x\", \"workers\": 0}}", "$.broker.workers: must be an integer from 1" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"prefetch\": -1}}", "$.broker.prefetch: must be an integer from 0 to 1024" },
+        { D ", \"broker\": {\"url\": \"amqp://x\", \"prefetch\": 1025}}", "$.broker.prefetch: must be an integer from 0" },
         { D ", \"broker\": {\"url\": \"amqp://x\", \"delivery_limit\": 0}}",
           "$.broker.delivery_limit: must be an integer from 1" },
         { D ", \"broker\": {\"url\": \"amqp://x\", \"proxy\": {\"host\": \"p\"}}}", "$.broker.proxy.port: required" },
