@@ -55,12 +55,23 @@ typedef struct adb_auth_config {
     long key_grace_s;            /* grace of an old key after rotation; default ADB_KEYSTORE_DEFAULT_GRACE_S */
 } adb_auth_config;
 
+/* The search index (schemas/README.md, search): each domain's users' and
+ * groups' names kept in memory and refreshed, so that a prefix is answered
+ * without a DC scanning every account (Samba has no index for a prefix). */
+typedef enum adb_search_index {
+    ADB_SEARCH_INDEX_OFF = 0,    /* search always asks the DCs */
+    ADB_SEARCH_INDEX_ON,         /* index every domain search uses */
+    ADB_SEARCH_INDEX_AUTO,       /* index a domain once a DC's scan of it took 300 ms or more */
+} adb_search_index;
+
 /* The directory's cache ("cache" object). */
 typedef struct adb_cache_config {
     int object_ttl_s;            /* users, groups, other objects; default 300 */
     int membership_ttl_s;        /* groups-of and member lists; default 120 */
     int negative_ttl_s;          /* "not found"; default 60 */
     int stale_max_age_s;         /* lookups answered from the cache while no DC answers, at most this old; 0: never; default 3600 */
+    adb_search_index search_index;   /* the daemon's; default auto */
+    int search_index_refresh_s;  /* default 60 */
 } adb_cache_config;
 
 /* HTTP CONNECT proxy for the cloud link ("broker.proxy"). */

@@ -53,7 +53,14 @@ typedef struct adb_dir_options {
     int topology_ttl_s;          /* re-read the topology after this; 0: 900 */
     adb_dir_gc_mode search_gc;
     size_t max_expansion;        /* bound on members collected by one expansion; 0: 1,000,000 */
+    adb_search_index search_index;   /* config.h */
+    int search_index_refresh_s;  /* read what changed this often; 0: 60 */
 } adb_dir_options;
+
+/* The options the configuration gives the daemon: its "cache" (TTLs and
+ * the search index).  adb_dir_open with NULL options takes the same TTLs
+ * with the index off (the CLI answers one request: no index to build). */
+void adb_dir_options_from_config(const adb_config *cfg, adb_dir_options *out);
 
 /* Builds the stack from the configuration: the persisted flags (which the
  * locator asks; it keeps no copy), the locator, the machine credentials
@@ -164,6 +171,11 @@ typedef struct adb_dir_stats {
     adb_pool_stats pool;
     unsigned long topology_reads;
     unsigned long fsp_index_reads;   /* reads of a domain's foreign security principals (groups-of) */
+    unsigned long search_index_builds;      /* full reads of a domain's names */
+    unsigned long search_index_refreshes;   /* reads of what changed (none when nothing did) */
+    unsigned long search_index_answers;     /* searches answered from the index (no DC scan) */
+    size_t search_index_objects, search_index_bytes;   /* held now, all domains */
+    int64_t search_index_build_ms, search_index_refresh_ms;   /* the last of each, wall time */
 } adb_dir_stats;
 
 void adb_dir_stats_get(adb_dir *d, adb_dir_stats *out);

@@ -299,7 +299,9 @@ static int serve(adb_ctx *ctx, bool check_only)
             goto out;
         }
     }
-    if (adb_dir_open(cfg, &ctx->log, NULL, &dir, &err) != ADB_OK) {
+    adb_dir_options dopts;
+    adb_dir_options_from_config(cfg, &dopts);   /* with the search index the CLI goes without */
+    if (adb_dir_open(cfg, &ctx->log, &dopts, &dir, &err) != ADB_OK) {
         rc = fail(ctx, "directory", &err);
         goto out;
     }

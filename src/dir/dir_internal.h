@@ -11,6 +11,7 @@
  *   dir_members.c   a group's members
  *   dir_groups.c    a user's groups (groups-of)
  *   dir_search.c    people picker
+ *   dir_names.c     the search index and the thread that keeps it fresh
  *
  * Each operation reads top to bottom: parse and validate, try the cache, get
  * the topology, route to domains, run blocking LDAP reads through
@@ -54,6 +55,7 @@ struct adb_dir {
     time_t topo_at;
     unsigned long topology_reads;
     unsigned long fsp_index_reads;   /* atomic (dir_fsp.c) */
+    struct dir_names_mgr *names;     /* dir_names.c; NULL: search index off */
     char *topo_file;              /* the CLI's topology cache (statecache.h); NULL: none */
 };
 
@@ -160,6 +162,67 @@ void dir_cache_list(adb_dir *d, const char *key, adb_cache_kind kind, dir_shared
 adb_code dir_fsp_find(adb_dir *d, const adb_topo_domain *td, const adb_sid *sids, size_t n, dir_items *out,
                       adb_error *err);
 extern size_t dir_fsp_index_max;   /* tests lower it to reach the search */
+
+/* ---- dir_names.c: the search index ---- */
+
+/* sAMAccountType of the accounts search finds (one indexed attribute):
+ * users (SAM_USER_OBJECT; not computers, trusts, contacts), and the four
+ * group types (security and distribution; global/universal, domain local). */
+#define DIR_SAT_USER 805306368
+#define DIR_SAT_USERS "(sAMAccountType=805306368)"
+#define DIR_SAT_GROUPS "(sAMAccountType=268435456)(sAMAccountType=268435457)" \
+                       "(sAMAccountType=536870912)(sAMAccountType=536870913)"
+enum { DIR_NAMES_AUTO_MS = 300 };   /* auto: a DC scan this slow gets the domain an index */
+
+/* One domain's accounts by name: immutable once sealed, shared by reference. */
+typedef struct dir_names dir_names;
+typedef struct dir_name_obj dir_name_obj;
+typedef struct dir_names_mgr dir_names_mgr;
+
+/* A match: its sort key (adb_sort_key_make), valid while x is held. */
+typedef struct dir_name_hit {
+    const char *key;
+    adb_guid guid;
+    unsigned kind;
+    dir_names *x;
+} dir_name_hit;
+
+/* Building one (NULL when out of memory): empty, or holding old's live
+ * objects; then dir_names_put (the last put of a GUID wins), then seal. */
+dir_names *dir_names_new(const char *dns);
+dir_names *dir_names_derive(const dir_names *old);
+adb_code dir_names_put(dir_names *x, const adb_guid *guid, unsigned kind, const char *sam, const char *display,
+                       const char *mail, const char *upn, adb_error *err);
+adb_code dir_names_seal(dir_names *x, adb_error *err);
+dir_names *dir_names_ref(dir_names *x);
+void dir_names_unref(dir_names *x);
+size_t dir_names_count(const dir_names *x);
+size_t dir_names_bytes(const dir_names *x);
+const char *dir_names_domain(const dir_names *x);
+/* Marks it gone (a fetch by GUID missed it) in every snapshot holding it. */
+void dir_names_remove(dir_names *x, const adb_guid *guid);
+/* Merges into hits[0..n) (sorted by key, at most k) the objects of kinds
+ * with a name starting with prefix (lower-cased) and a key after `after`
+ * (may be NULL), each once; returns the new n.  A bisection, then only the
+ * keys that start with the prefix. */
+size_t dir_names_find(dir_names *x, const char *prefix, unsigned kinds, const char *after,
+                      dir_name_hit *hits, size_t n, size_t k);
+/* Whether one of names (sAMAccountName, displayName, mail, UPN; NULL:
+ * absent) starts with prefix (lower-cased). */
+bool dir_names_matches(const char *prefix, const char *const names[4]);
+/* Whether a domain whose DC scan took scan_ms gets an index. */
+bool dir_names_auto_wants(adb_search_index mode, int64_t scan_ms);
+
+/* The maintenance (d->names): open and close with the directory. */
+adb_code dir_names_open(adb_dir *d, adb_error *err);
+void dir_names_close(adb_dir *d);
+/* td's snapshot when it is fresh (read less than 3 refresh periods ago),
+ * else NULL; in mode on, asks for one.  Never reads the directory. */
+dir_names *dir_names_get(adb_dir *d, const adb_topo_domain *td);
+/* A DC scan of td for search took ms: auto decides on it. */
+void dir_names_scanned(adb_dir *d, const adb_topo_domain *td, int64_t ms);
+void dir_names_answered(adb_dir *d);
+void dir_names_stats(adb_dir *d, adb_dir_stats *out);
 
 void dir_lower_into(char *dst, size_t size, const char *src);
 /* S-1-5-32-*: the same SIDs in every domain. */

@@ -17,6 +17,7 @@
 enum {
     DEFAULT_TOPOLOGY_TTL_S = 900,
     TOPOLOGY_RETRY_S = 30,        /* a topology with read errors is re-read sooner */
+    DEFAULT_SEARCH_INDEX_REFRESH_S = 60,
 };
 #define DEFAULT_MAX_EXPANSION ((size_t)1000000)
 
@@ -61,6 +62,17 @@ static adb_code open_persistent(adb_dir *d, char **ccache, adb_error *err)
     return rc;
 }
 
+void adb_dir_options_from_config(const adb_config *cfg, adb_dir_options *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int k = 0; k < ADB_CACHE_KIND_COUNT_; k++)
+        out->cache.ttl_s[k] = k <= ADB_CACHE_OTHER ? cfg->cache.object_ttl_s : cfg->cache.membership_ttl_s;
+    out->cache.negative_ttl_s = cfg->cache.negative_ttl_s;
+    out->cache.stale_max_s = cfg->cache.stale_max_age_s;
+    out->search_index = cfg->cache.search_index;
+    out->search_index_refresh_s = cfg->cache.search_index_refresh_s;
+}
+
 adb_code adb_dir_open(const adb_config *cfg, const adb_logger *log, const adb_dir_options *opts, adb_dir **out,
                       adb_error *err)
 {
@@ -76,12 +88,12 @@ adb_code adb_dir_open(const adb_config *cfg, const adb_logger *log, const adb_di
     d->log = log;
     if (opts != NULL) {
         d->o = *opts;
-    } else {   /* the configuration's "cache" */
-        for (int k = 0; k < ADB_CACHE_KIND_COUNT_; k++)
-            d->o.cache.ttl_s[k] = k <= ADB_CACHE_OTHER ? cfg->cache.object_ttl_s : cfg->cache.membership_ttl_s;
-        d->o.cache.negative_ttl_s = cfg->cache.negative_ttl_s;
-        d->o.cache.stale_max_s = cfg->cache.stale_max_age_s;
+    } else {   /* the configuration's "cache", without a search index */
+        adb_dir_options_from_config(cfg, &d->o);
+        d->o.search_index = ADB_SEARCH_INDEX_OFF;
     }
+    if (d->o.search_index_refresh_s <= 0)
+        d->o.search_index_refresh_s = DEFAULT_SEARCH_INDEX_REFRESH_S;
     if (d->o.topology_ttl_s <= 0)
         d->o.topology_ttl_s = DEFAULT_TOPOLOGY_TTL_S;
     if (d->o.max_expansion == 0)
@@ -102,7 +114,7 @@ adb_code adb_dir_open(const adb_config *cfg, const adb_logger *log, const adb_di
     ko.ccache_file = ccache;
     if ((rc = adb_krb_new_with(cfg->keytab, cfg->machine_principal, &ko, &d->krb, err)) != ADB_OK
         || (rc = adb_pool_new(d->loc, d->krb, &d->o.pool, log, &d->pool, err)) != ADB_OK
-        || (rc = adb_cache_new(&d->o.cache, &d->cache, err)) != ADB_OK)
+        || (rc = adb_cache_new(&d->o.cache, &d->cache, err)) != ADB_OK || (rc = dir_names_open(d, err)) != ADB_OK)
         goto fail;
     snprintf(d->joined, sizeof d->joined, "%s", adb_krb_realm(d->krb));
     dir_lower_into(d->joined, sizeof d->joined, d->joined);
@@ -119,6 +131,7 @@ void adb_dir_free(adb_dir *d)
 {
     if (d == NULL)
         return;
+    dir_names_close(d);   /* its thread reads through the pool */
     adb_topology_unref(d->topo);
     adb_cache_free(d->cache);
     adb_pool_free(d->pool);
@@ -446,6 +459,7 @@ void adb_dir_stats_get(adb_dir *d, adb_dir_stats *out)
     out->topology_reads = d->topology_reads;
     pthread_mutex_unlock(&d->topo_mu);
     out->fsp_index_reads = __atomic_load_n(&d->fsp_index_reads, __ATOMIC_RELAXED);
+    dir_names_stats(d, out);
 }
 
 adb_locator *adb_dir_locator(adb_dir *d)

@@ -300,9 +300,9 @@ static adb_code parse_auth(json_t *root, adb_auth_config *a, adb_error *err)
 static adb_code parse_cache(json_t *root, adb_cache_config *c, adb_error *err)
 {
     static const char *const keys[] = { "object_ttl_s", "membership_ttl_s", "negative_ttl_s", "stale_max_age_s",
-                                        NULL };
-    long long object, membership, negative, stale;
-    char path[32];
+                                        "search_index", "search_index_refresh_s", NULL };
+    long long object, membership, negative, stale, refresh;
+    char path[32], *index = NULL;
     json_t *obj;
     adb_code rc;
 
@@ -315,12 +315,24 @@ static adb_code parse_cache(json_t *root, adb_cache_config *c, adb_error *err)
     if ((rc = get_int(obj, path, "object_ttl_s", 1, 86400, 300, &object, err)) == ADB_OK
         && (rc = get_int(obj, path, "membership_ttl_s", 1, 86400, 120, &membership, err)) == ADB_OK
         && (rc = get_int(obj, path, "negative_ttl_s", 1, 86400, 60, &negative, err)) == ADB_OK
-        && (rc = get_int(obj, path, "stale_max_age_s", 0, 7L * 24 * 3600, 3600, &stale, err)) == ADB_OK) {
+        && (rc = get_int(obj, path, "stale_max_age_s", 0, 7L * 24 * 3600, 3600, &stale, err)) == ADB_OK
+        && (rc = get_int(obj, path, "search_index_refresh_s", 5, 3600, 60, &refresh, err)) == ADB_OK
+        && (rc = get_string(obj, path, "search_index", false, &index, err)) == ADB_OK) {
         c->object_ttl_s = (int)object;
         c->membership_ttl_s = (int)membership;
         c->negative_ttl_s = (int)negative;
         c->stale_max_age_s = (int)stale;
+        c->search_index_refresh_s = (int)refresh;
+        if (index == NULL || strcmp(index, "auto") == 0)
+            c->search_index = ADB_SEARCH_INDEX_AUTO;
+        else if (strcmp(index, "on") == 0)
+            c->search_index = ADB_SEARCH_INDEX_ON;
+        else if (strcmp(index, "off") == 0)
+            c->search_index = ADB_SEARCH_INDEX_OFF;
+        else
+            rc = adb_error_set(err, ADB_E_CONFIG, "%s.search_index: '%s' is not one of off, on, auto", path, index);
     }
+    free(index);
     json_decref(obj);
     return rc;
 }

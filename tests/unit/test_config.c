@@ -210,6 +210,40 @@ static void test_refusals(void **state)
     }
 }
 
+/* cache.search_index: off, on, auto (the default), its refresh period;
+ * anything else refused with the path and the values allowed. */
+static void test_cache_search_index(void **state)
+{
+    static const struct { const char *json, *needle; } bad[] = {
+        { D ", \"cache\": {\"search_index\": \"yes\"}}", "$.cache.search_index: 'yes' is not one of off, on, auto" },
+        { D ", \"cache\": {\"search_index\": true}}", "$.cache.search_index: must be a non-empty string" },
+        { D ", \"cache\": {\"search_index_refresh_s\": 4}}", "$.cache.search_index_refresh_s: must be an integer from 5" },
+        { D ", \"cache\": {\"search_indx\": \"on\"}}", "$.cache.search_indx: unknown field" },
+    };
+    adb_config *cfg;
+    adb_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(parse(D "}", &cfg, &err), ADB_OK);
+    assert_int_equal(cfg->cache.search_index, ADB_SEARCH_INDEX_AUTO);
+    assert_int_equal(cfg->cache.search_index_refresh_s, 60);
+    adb_config_free(cfg);
+    assert_int_equal(parse(D ", \"cache\": {\"search_index\": \"on\", \"search_index_refresh_s\": 30}}", &cfg, &err),
+                     ADB_OK);
+    assert_int_equal(cfg->cache.search_index, ADB_SEARCH_INDEX_ON);
+    assert_int_equal(cfg->cache.search_index_refresh_s, 30);
+    adb_config_free(cfg);
+    assert_int_equal(parse(D ", \"cache\": {\"search_index\": \"off\"}}", &cfg, &err), ADB_OK);
+    assert_int_equal(cfg->cache.search_index, ADB_SEARCH_INDEX_OFF);
+    adb_config_free(cfg);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg = (adb_config *)1;
+        if (parse(bad[i].json, &cfg, &err) != ADB_E_CONFIG || strstr(err.message, bad[i].needle) == NULL)
+            fail_msg("case %zu: message='%s' wanted '%s'", i, err.message, bad[i].needle);
+        assert_null(cfg);
+    }
+}
+
 static void test_load_missing_file(void **state)
 {
     adb_config *cfg;
@@ -277,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_sections),
+        cmocka_unit_test(test_cache_search_index),
         cmocka_unit_test(test_load_missing_file),
         cmocka_unit_test(test_error_quotes_no_content),
         cmocka_unit_test(test_path_resolution),
