@@ -172,7 +172,8 @@ typedef struct adb_dir_stats {
     unsigned long topology_reads;
     unsigned long fsp_index_reads;   /* reads of a domain's foreign security principals (groups-of) */
     unsigned long search_index_builds;      /* full reads of a domain's names */
-    unsigned long search_index_refreshes;   /* reads of what changed (none when nothing did) */
+    unsigned long search_index_refreshes;   /* refreshes: a rootDSE read, and ... */
+    unsigned long search_index_change_reads;   /* ... a search of what changed when its USN moved */
     unsigned long search_index_answers;     /* searches answered from the index (no DC scan) */
     size_t search_index_objects, search_index_bytes;   /* held now, all domains */
     int64_t search_index_build_ms, search_index_refresh_ms;   /* the last of each, wall time */

@@ -173,6 +173,8 @@ extern size_t dir_fsp_index_max;   /* tests lower it to reach the search */
 #define DIR_SAT_GROUPS "(sAMAccountType=268435456)(sAMAccountType=268435457)" \
                        "(sAMAccountType=536870912)(sAMAccountType=536870913)"
 enum { DIR_NAMES_AUTO_MS = 300 };   /* auto: a DC scan this slow gets the domain an index */
+/* A domain with more accounts is not indexed (search asks its DCs); tests lower it. */
+extern size_t dir_names_max;
 
 /* One domain's accounts by name: immutable once sealed, shared by reference. */
 typedef struct dir_names dir_names;

@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+size_t dir_names_max = 1000000;   /* accounts per domain: about 250 MB */
+
 enum {
     NAME_KEYS = 4,               /* sAMAccountName, displayName, mail, userPrincipalName */
     DIR_NAMES_FULL_S = 3600,     /* a full read drops what was deleted and never searched for */
@@ -327,7 +329,7 @@ struct dir_names_mgr {
     bool running, stop;
     names_slot **slots;
     size_t n;
-    unsigned long builds, refreshes, answers;
+    unsigned long builds, refreshes, change_reads, answers;
     int64_t last_build_ms, last_refresh_ms;
 };
 
@@ -343,6 +345,7 @@ typedef struct names_read {
     uint64_t new_usn;
     char new_dsa[512];
     bool full;
+    bool too_many;               /* out: more than dir_names_max accounts */
 } names_read;
 
 static const char *const root_attrs[] = { "highestCommittedUSN", "dsServiceName", NULL };
@@ -356,6 +359,10 @@ static adb_code names_entry(names_read *r, const adb_ldap_entry *e, adb_error *e
     int64_t sat;
     adb_guid guid;
 
+    if (r->snap->n >= dir_names_max) {
+        r->too_many = true;
+        return adb_error_set(err, ADB_E_INTERNAL, "more than %zu accounts", dir_names_max);
+    }
     if (adb_ldap_entry_str(e, "sAMAccountName", sam, sizeof sam) == NULL || g == NULL || g[0] == NULL
         || adb_guid_decode(g[0]->bv_val, g[0]->bv_len, &guid, NULL) != ADB_OK
         || !adb_ldap_entry_int64(e, "sAMAccountType", &sat))
@@ -377,6 +384,7 @@ static adb_code names_op(adb_ldap_conn *c, void *arg, adb_error *err)
 
     dir_names_unref(r->snap);   /* the pool may run this again on another DC */
     r->snap = NULL;
+    r->too_many = false;
     if ((rc = adb_ldap_read(c, "", NULL, root_attrs, &e, err)) != ADB_OK)
         return rc;
     if (!adb_ldap_entry_int64(e, "highestCommittedUSN", &hc) || hc < 0
@@ -422,7 +430,8 @@ static void names_work(adb_dir *d, dir_names_mgr *m, size_t i)
     names_slot *s = m->slots[i];
     int64_t t0 = adb_mono_ms();
     bool full_due = s->snap == NULL || t0 - s->built_ms >= (int64_t)DIR_NAMES_FULL_S * 1000;
-    names_read r = { m, s->dns, s->nc, full_due ? NULL : dir_names_ref(s->snap), s->usn, s->dsa, NULL, 0, "", false };
+    names_read r = { .m = m, .dns = s->dns, .nc = s->nc, .old = full_due ? NULL : dir_names_ref(s->snap), .usn = s->usn,
+                     .dsa = s->dsa };
     dir_names *drop = NULL;
     adb_error err = { 0 };
     adb_code rc;
@@ -446,11 +455,17 @@ static void names_work(adb_dir *d, dir_names_mgr *m, size_t i)
             m->last_build_ms = took;
         } else {
             m->refreshes++;
+            m->change_reads += r.snap != NULL;
             m->last_refresh_ms = took;
         }
         adb_log(d->log, r.full ? ADB_LOG_INFO : ADB_LOG_DEBUG, r.full ? "search_index_built" : "search_index_refreshed",
                 "domain=%s objects=%zu bytes=%zu ms=%" PRId64 " usn=%" PRIu64, s->dns, dir_names_count(s->snap),
                 dir_names_bytes(s->snap), took, s->usn);
+    } else if (r.too_many) {   /* never again: each try would read them all */
+        dir_names_unref(r.snap);
+        drop = s->snap;
+        s->snap = NULL;
+        adb_log(d->log, ADB_LOG_WARN, "search_index_too_big", "domain=%s max=%zu", s->dns, dir_names_max);
     } else if (!m->stop) {
         dir_names_unref(r.snap);
         adb_log(d->log, ADB_LOG_WARN, "search_index_failed", "domain=%s code=%s error=%s", s->dns, adb_code_name(rc),
@@ -458,7 +473,7 @@ static void names_work(adb_dir *d, dir_names_mgr *m, size_t i)
     } else {
         dir_names_unref(r.snap);
     }
-    s->next_ms = adb_mono_ms() + (int64_t)d->o.search_index_refresh_s * 1000;
+    s->next_ms = r.too_many ? INT64_MAX : adb_mono_ms() + (int64_t)d->o.search_index_refresh_s * 1000;
     pthread_mutex_unlock(&m->mu);
     dir_names_unref(drop);   /* freeing 100,000 objects takes a while: not under the lock */
     dir_names_unref(r.old);
@@ -616,6 +631,7 @@ void dir_names_stats(adb_dir *d, adb_dir_stats *out)
     pthread_mutex_lock(&m->mu);
     out->search_index_builds = m->builds;
     out->search_index_refreshes = m->refreshes;
+    out->search_index_change_reads = m->change_reads;
     out->search_index_answers = m->answers;
     out->search_index_build_ms = m->last_build_ms;
     out->search_index_refresh_ms = m->last_refresh_ms;

@@ -202,6 +202,9 @@ static adb_code page_from_index(adb_dir *d, const adb_topo_domain **v, dir_names
         }
         if (rc == ADB_OK && tk.n > 0)
             rc = fill_from_dcs(d, &tk, tk.n, err);
+        char *last = rc == ADB_OK && tk.n > 0 ? strdup(tk.v[tk.n - 1].key) : NULL;   /* the next round starts after it */
+        if (rc == ADB_OK && tk.n > 0 && last == NULL)
+            rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
         for (size_t i = 0; rc == ADB_OK && i < tk.n; i++) {
             cand *c = &tk.v[i];
             from_dc += c->x == NULL;
@@ -215,8 +218,8 @@ static adb_code page_from_index(adb_dir *d, const adb_topo_domain **v, dir_names
             memset(c, 0, sizeof *c);
         }
         dc_pos += from_dc;   /* the DC's candidates taken are the first ones it had */
-        if (rc == ADB_OK && tk.n > 0 && (free(after), after = strdup(tk.v[tk.n - 1].key)) == NULL)
-            rc = adb_error_set(err, ADB_E_NOMEM, "out of memory");
+        free(after);
+        after = last;
         for (size_t i = 0; i < tk.n; i++)
             cand_clear(&tk.v[i]);
         free(tk.v);

@@ -763,6 +763,286 @@ static void test_search_via_gc(void **state)
     fixture_close(g);
 }
 
+/* ---- the search index (dir_names.c) ---- */
+
+/* Waits (at most `s` seconds) until the index's counter `what` reaches n. */
+static void wait_index(adb_dir *d, const char *what, unsigned long n, int s)
+{
+    adb_dir_stats st;
+
+    for (int i = 0; i < s * 10; i++) {
+        adb_dir_stats_get(d, &st);
+        unsigned long v = strcmp(what, "builds") == 0 ? st.search_index_builds : st.search_index_refreshes;
+        if (v >= n)
+            return;
+        usleep(100000);
+    }
+    fail_msg("the search index did not reach %lu %s in %d s", n, what, s);
+}
+
+/* Every page of a search (limit each), as "guid guid ...|cursor|..." text. */
+static void pages_of(adb_dir *d, const char *prefix, unsigned kinds, size_t limit, int max_pages, char *out,
+                     size_t size)
+{
+    adb_dir_search_request req = { .prefix = prefix, .kinds = kinds, .limit = limit };
+    char cursor[ADB_CURSOR_TEXT_MAX];
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (int page = 0; page < max_pages; page++) {
+        adb_dir_page p;
+        adb_error err = { 0 };
+        if (adb_dir_search(d, &req, &p, &err) != ADB_OK)
+            fail_msg("search '%s': %s: %s", prefix, adb_code_name(err.code), err.message);
+        for (size_t i = 0; i < p.items.n; i++) {
+            char g[ADB_GUID_STRING_MAX];
+            adb_guid_format(&p.items.items[i]->guid, g);
+            len += (size_t)snprintf(out + len, size - len, "%s:%s ", g, p.items.items[i]->sam_account_name);
+        }
+        len += (size_t)snprintf(out + len, size - len, "|%s|", p.next_cursor);
+        snprintf(cursor, sizeof cursor, "%s", p.next_cursor);
+        adb_dir_page_clear(&p);
+        if (cursor[0] == '\0')
+            break;
+        req.cursor = cursor;
+    }
+}
+
+static adb_dir_options index_on(int refresh_s)
+{
+    adb_dir_options o = { .search_index = ADB_SEARCH_INDEX_ON, .search_index_refresh_s = refresh_s };
+    return o;
+}
+
+/* The same pages (objects, order, cursors) from the index as from the DCs,
+ * and no DC scan for them. */
+static void test_search_index_same_pages(void **state)
+{
+    adb_dir_options o = index_on(60);
+    fixture *f = fixture_open(&o, NULL), *g = fixture_open(NULL, NULL);
+    static const struct { const char *prefix; unsigned kinds; size_t limit; } q[] = {
+        { "bulk.00", ADB_KINDS_USER, 40 },   { "smith", 0, 5 },    { "grp.", ADB_KINDS_GROUP, 4 },
+        { "grp.", 0, 4 },                    { "pa", 0, 3 },       { "Bulk User 0200", 0, 4 },
+        { "bulk.00042@ADB", 0, 5 },          { "\xe5\xb1\xb1", 0, 5 },   { "al", ADB_KINDS_USER, 3 },
+        { "O\"Brien; Pat", ADB_KINDS_USER, 2 },
+    };
+    static char a[40000], b[40000];
+    adb_dir_stats before, after;
+    unsigned long pages = 0;
+
+    (void)state;
+    search_count(f->d, "alice", ADB_KINDS_USER);   /* asks for the index: answered by the DCs meanwhile */
+    wait_index(f->d, "builds", 2, 120);            /* adb.test and partner.test */
+    adb_dir_stats_get(f->d, &before);
+    print_message("# index: %zu objects, %zu bytes, last build %lld ms\n", before.search_index_objects,
+                  before.search_index_bytes, (long long)before.search_index_build_ms);
+    assert_true(before.search_index_objects > 5000);
+    for (size_t k = 0; k < sizeof q / sizeof q[0]; k++) {
+        pages_of(f->d, q[k].prefix, q[k].kinds, q[k].limit, 3, a, sizeof a);
+        pages_of(g->d, q[k].prefix, q[k].kinds, q[k].limit, 3, b, sizeof b);
+        print_message("# '%s' kinds %u: %.60s\n", q[k].prefix, q[k].kinds, a);
+        assert_string_equal(a, b);
+        assert_true(strlen(a) > 40);   /* found something */
+        for (const char *p = a; (p = strchr(p, '|')) != NULL; p += 2, pages++)
+            p = strchr(p + 1, '|') - 1;
+    }
+    /* Every page above was answered by the index: none scanned a DC. */
+    adb_dir_stats_get(f->d, &after);
+    print_message("# %lu pages, %lu answered by the index\n", pages,
+                  after.search_index_answers - before.search_index_answers);
+    assert_int_equal(after.search_index_answers - before.search_index_answers, pages);
+    fixture_close(f);
+    fixture_close(g);
+}
+
+/* samba-tool on dc1 as Administrator, then replicated to dc2 (the bridge
+ * may read either); the bridge itself never writes. */
+static void dc_do(const char *what, const char *name, const char *more)
+{
+    char args[512], cmd[2048];
+
+    snprintf(args, sizeof args, "user %s %s %s", what, name, more);
+    snprintf(cmd, sizeof cmd,
+             "'%s/samba-testenv/testenv' run -- samba-tool %s -H ldap://dc1.adb.test -U 'Administrator%%%s' >/dev/null"
+             " && '%s/samba-testenv/testenv' run -- samba-tool drs replicate dc2.adb.test dc1.adb.test DC=adb,DC=test"
+             " -U 'Administrator%%%s' >/dev/null",
+             env("ADB_TOP_SRCDIR"), args, env("ADB_TEST_ADMIN_PASSWORD"), env("ADB_TOP_SRCDIR"),
+             env("ADB_TEST_ADMIN_PASSWORD"));
+    if (system(cmd) != 0)
+        fail_msg("samba-tool %s failed", args);
+}
+
+static size_t search_names(adb_dir *d, const char *prefix, size_t limit, char *out, size_t size, char *cursor)
+{
+    adb_dir_search_request req = { .prefix = prefix, .limit = limit };
+    adb_dir_page p;
+    adb_error err = { 0 };
+    size_t len = 0, n;
+
+    out[0] = '\0';
+    if (adb_dir_search(d, &req, &p, &err) != ADB_OK)
+        fail_msg("search '%s': %s: %s", prefix, adb_code_name(err.code), err.message);
+    for (size_t i = 0; i < p.items.n; i++)
+        len += (size_t)snprintf(out + len, size - len, "%s%s", i > 0 ? " " : "",
+                                p.items.items[i]->sam_account_name != NULL ? p.items.items[i]->sam_account_name
+                                                                           : "(stub)");
+    if (cursor != NULL)
+        snprintf(cursor, ADB_CURSOR_TEXT_MAX, "%s", p.next_cursor);
+    n = p.items.n;
+    adb_dir_page_clear(&p);
+    return n;
+}
+
+/* New, renamed and deleted accounts, against a refresh period of 20 s. */
+static void test_search_index_changes(void **state)
+{
+    adb_dir_options o = index_on(20);
+    fixture *f = fixture_open(&o, NULL);
+    char px[32], a[64], b[64], c[64], ya[64], got[512], want[512], cursor[ADB_CURSOR_TEXT_MAX];
+    adb_dir_stats st, st2;
+
+    (void)state;
+    snprintf(px, sizeof px, "ix%d", (int)getpid());
+    snprintf(a, sizeof a, "%sa", px);
+    snprintf(b, sizeof b, "%sb", px);
+    snprintf(c, sizeof c, "%sc", px);
+    snprintf(ya, sizeof ya, "iy%da", (int)getpid());
+    search_count(f->d, "alice", ADB_KINDS_USER);
+    wait_index(f->d, "builds", 2, 120);
+    adb_dir_stats_get(f->d, &st);
+    assert_int_equal(st.search_index_refreshes, 0);
+    dc_do("create", a, "Adb.User-Passw0rd");
+    dc_do("create", b, "Adb.User-Passw0rd");
+    dc_do("create", c, "Adb.User-Passw0rd");
+    /* Not before the refresh is due: the index answers, without them. */
+    assert_int_equal(search_names(f->d, px, 10, got, sizeof got, NULL), 0);
+    adb_dir_stats_get(f->d, &st2);
+    if (st2.search_index_refreshes != 0)
+        fail_msg("creating 3 users took more than the refresh period (20 s): the test cannot tell");
+    assert_true(st2.search_index_answers > st.search_index_answers);
+    /* After one refresh of each domain they are found. */
+    wait_index(f->d, "refreshes", 2, 60);
+    search_names(f->d, px, 10, got, sizeof got, NULL);
+    snprintf(want, sizeof want, "%s %s %s", a, b, c);
+    assert_string_equal(got, want);
+    /* Renamed (account name and UPN): gone from its old prefix at once. */
+    char opts[160];
+    snprintf(opts, sizeof opts, "--samaccountname=%s --upn=%s@adb.test", ya, ya);
+    dc_do("rename", a, opts);
+    assert_int_equal(search_names(f->d, a, 10, got, sizeof got, NULL), 0);
+    search_names(f->d, px, 10, got, sizeof got, NULL);
+    snprintf(want, sizeof want, "%s %s", b, c);
+    assert_string_equal(got, want);
+    /* Deleted: dropped, and the page is filled from the next one. */
+    dc_do("delete", b, "");
+    adb_dir_stats_get(f->d, &st);
+    assert_int_equal(search_names(f->d, px, 1, got, sizeof got, cursor), 1);
+    assert_string_equal(got, c);
+    assert_string_equal(cursor, "");
+    adb_dir_stats_get(f->d, &st2);
+    assert_true(st2.search_index_answers > st.search_index_answers);
+    /* After the next refreshes: the new name is found, the deleted one never comes back. */
+    wait_index(f->d, "refreshes", st2.search_index_refreshes + 2, 60);
+    assert_int_equal(search_names(f->d, ya, 10, got, sizeof got, NULL), 1);
+    assert_string_equal(got, ya);
+    search_names(f->d, px, 10, got, sizeof got, NULL);
+    assert_string_equal(got, c);
+    dc_do("delete", ya, "");
+    dc_do("delete", c, "");
+    fixture_close(f);
+}
+
+/* adb.test's DCs refuse LDAP and Kerberos (down) or again (up), as
+ * tests/integration/lib.sh's dc_ports_down does. */
+static void adb_dcs(bool down)
+{
+    static const char *const ns[] = { "adbt-dc1", "adbt-dc2" };
+
+    for (size_t i = 0; i < 2; i++) {
+        char cmd[600];
+        if (down)
+            snprintf(cmd, sizeof cmd,
+                     "echo 'table inet t40idx { chain input { type filter hook input priority 0;"
+                     " tcp dport { 88, 389, 636, 3268, 3269 } reject with tcp reset;"
+                     " udp dport { 88, 389 } reject; }; }' | ip netns exec %s nft -f -", ns[i]);
+        else
+            snprintf(cmd, sizeof cmd, "ip netns exec %s nft delete table inet t40idx 2>/dev/null || true", ns[i]);
+        if (system(cmd) != 0) {
+            if (down)
+                adb_dcs(false);
+            fail_msg("%s", cmd);
+        }
+    }
+}
+
+/* With adb.test's DCs unreachable, a fresh index still finds the
+ * candidates; a page with none of adb.test is answered, one with some
+ * fails at the fetch with dc_unavailable, as search without the index. */
+static void test_search_index_dc_down(void **state)
+{
+    adb_dir_options o = index_on(60);
+    fixture *f = fixture_open(&o, NULL), *g = fixture_open(NULL, NULL);
+    adb_dir_search_request pat = { .prefix = "pat", .limit = 5 }, bulk = { .prefix = "bulk.0001", .limit = 5 };
+    adb_dir_page p;
+    adb_error err = { 0 }, gerr = { 0 };
+    adb_dir_stats st, st2;
+    char got[256];
+
+    (void)state;
+    search_count(f->d, "alice", ADB_KINDS_USER);
+    search_count(g->d, "alice", ADB_KINDS_USER);   /* the topology read while the DCs answer */
+    wait_index(f->d, "builds", 2, 120);
+    /* Nothing that can fail the test while they are down: they must come up again. */
+    adb_dcs(true);
+    adb_dir_stats_get(f->d, &st);
+    adb_code prc = adb_dir_search(f->d, &pat, &p, &err);
+    snprintf(got, sizeof got, "%s", prc == ADB_OK && p.items.n == 1 ? p.items.items[0]->sam_account_name : "?");
+    adb_dir_page_clear(&p);
+    adb_code frc = adb_dir_search(f->d, &bulk, &p, &err);
+    adb_code grc = adb_dir_search(g->d, &pat, &p, &gerr);
+    adb_dcs(false);
+    assert_int_equal(prc, ADB_OK);
+    assert_string_equal(got, "pat.partner");
+    adb_dir_stats_get(f->d, &st2);
+    print_message("# index: %s: %s; DCs: %s: %s\n", adb_code_name(frc), err.message, adb_code_name(grc),
+                  gerr.message);
+    assert_int_equal(st2.search_index_answers, st.search_index_answers + 1);
+    assert_int_equal(frc, ADB_E_DC_UNAVAILABLE);
+    assert_int_equal(grc, ADB_E_DC_UNAVAILABLE);
+    assert_null(strstr(err.message, "searching adb.test"));   /* the fetch failed, not a scan */
+    assert_non_null(strstr(gerr.message, "searching adb.test"));
+    fixture_close(f);
+    fixture_close(g);
+}
+
+/* A domain with more accounts than an index keeps is not indexed: search
+ * asks its DCs, and the read is not tried again. */
+static void test_search_index_too_big(void **state)
+{
+    adb_dir_options o = index_on(1);
+    size_t saved = dir_names_max;
+    fixture *f;
+    adb_dir_stats st;
+    int i;
+
+    (void)state;
+    dir_names_max = 1000;   /* adb.test holds 5,000 bulk users */
+    f = fixture_open(&o, NULL);
+    search_count(f->d, "alice", ADB_KINDS_USER);
+    for (i = 0; i < 600 && strstr(log_text(f), "search_index_too_big domain=partner.test") == NULL; i++)
+        usleep(100000);
+    assert_non_null(strstr(log_text(f), "search_index_too_big domain=adb.test"));
+    sleep(2);   /* two refresh periods: no read again */
+    assert_int_equal(search_count(f->d, "bulk.0001", ADB_KINDS_USER), 10);
+    adb_dir_stats_get(f->d, &st);
+    assert_int_equal(st.search_index_builds, 0);
+    assert_int_equal(st.search_index_answers, 0);
+    assert_int_equal(st.search_index_objects, 0);
+    assert_null(strstr(strstr(log_text(f), "search_index_too_big domain=adb.test") + 1, "search_index_too_big domain=adb.test"));
+    fixture_close(f);
+    dir_names_max = saved;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -780,6 +1060,12 @@ int main(void)
         cmocka_unit_test(test_hostile_input),
         cmocka_unit_test(test_search_paging),
         cmocka_unit_test(test_search_via_gc),
+        cmocka_unit_test(test_search_index_same_pages),
+        cmocka_unit_test(test_search_index_changes),
+        cmocka_unit_test(test_search_index_dc_down),
+        cmocka_unit_test(test_search_index_too_big),
     };
+    if (getenv("ADB_TEST_FILTER") != NULL)   /* one test by name, while working on it */
+        cmocka_set_test_filter(getenv("ADB_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
