@@ -181,7 +181,8 @@ typedef struct dir_names dir_names;
 typedef struct dir_name_obj dir_name_obj;
 typedef struct dir_names_mgr dir_names_mgr;
 
-/* A match: its sort key (adb_sort_key_make), valid while x is held. */
+/* A match: its sort key (adb_sort_key_make; the first member: dir_names.c
+ * bisects hits by it), valid while x is held. */
 typedef struct dir_name_hit {
     const char *key;
     adb_guid guid;

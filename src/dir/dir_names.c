@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t dir_names_max = 1000000;   /* accounts per domain: about 250 MB */
+size_t dir_names_max = 1000000;   /* accounts per domain: about 220 MB */
 
 enum {
     NAME_KEYS = 4,               /* sAMAccountName, displayName, mail, userPrincipalName */
@@ -57,8 +57,8 @@ struct dir_names {
     char *dns;
     dir_name_obj **objs;         /* by GUID once sealed */
     size_t n, cap;
-    name_key *keys;              /* by key once sealed */
-    size_t n_keys;
+    name_key *keys;              /* once sealed: the account names [0, n_sam) and the other names */
+    size_t n_sam, n_keys;        /* [n_sam, n_keys) that do not extend their account name, each by key */
     size_t bytes;
 };
 
@@ -178,6 +178,15 @@ static int by_key(const void *a, const void *b)
     return strcmp(((const name_key *)a)->key, ((const name_key *)b)->key);
 }
 
+/* Whether name a of o is an extension of its account name (mail and UPN
+ * "name@..."): a prefix it matches and the account name does not is
+ * longer than the account name, so dir_names_find looks such names up
+ * through the account names instead of keeping a key for them. */
+static bool extends_sam(const dir_name_obj *o, int a)
+{
+    return a > 0 && o->names[0] != NULL && strncmp(o->names[a], o->names[0], strlen(o->names[0])) == 0;
+}
+
 adb_code dir_names_seal(dir_names *x, adb_error *err)
 {
     size_t n = 0, k = 0;
@@ -195,24 +204,32 @@ adb_code dir_names_seal(dir_names *x, adb_error *err)
     if ((x->keys = malloc((n * NAME_KEYS + 1) * sizeof *x->keys)) == NULL)
         return adb_error_set(err, ADB_E_NOMEM, "out of memory");
     x->bytes = sizeof *x + x->cap * sizeof *x->objs;
+    for (size_t i = 0; i < n; i++)   /* the account names first: in the order of the sort keys */
+        if (x->objs[i]->names[0] != NULL)
+            x->keys[k++] = (name_key){ x->objs[i]->names[0], x->objs[i] };
+    x->n_sam = k;
     for (size_t i = 0; i < n; i++) {
         dir_name_obj *o = x->objs[i];
         const char *end = o->text + strlen(o->text) + 1;
-        for (int a = 0; a < NAME_KEYS; a++) {
+        for (int a = 1; a < NAME_KEYS; a++) {
             bool again = false;   /* the same name twice (mail = UPN): one key */
-            for (int b = 0; b < a && o->names[a] != NULL; b++)
+            for (int b = 1; b < a && o->names[a] != NULL; b++)
                 again |= o->names[b] != NULL && strcmp(o->names[a], o->names[b]) == 0;
-            if (o->names[a] != NULL && !again)
+            if (o->names[a] != NULL && !again && !extends_sam(o, a))
                 x->keys[k++] = (name_key){ o->names[a], o };
+        }
+        for (int a = 0; a < NAME_KEYS; a++)
             if (o->names[a] != NULL)
                 end = o->names[a] + strlen(o->names[a]) + 1;
-        }
         x->bytes += sizeof *o + (size_t)(end - o->text);
     }
     x->n_keys = k;
-    x->bytes += (n * NAME_KEYS + 1) * sizeof *x->keys;
-    if (k > 1)
-        qsort(x->keys, k, sizeof *x->keys, by_key);
+    name_key *fit = realloc(x->keys, (k + 1) * sizeof *x->keys);   /* most mail and UPNs took no key */
+    if (fit != NULL)
+        x->keys = fit;
+    x->bytes += (fit != NULL ? k + 1 : n * NAME_KEYS + 1) * sizeof *x->keys;
+    qsort(x->keys, x->n_sam, sizeof *x->keys, by_key);
+    qsort(x->keys + x->n_sam, k - x->n_sam, sizeof *x->keys, by_key);
     return ADB_OK;
 }
 
@@ -249,40 +266,84 @@ void dir_names_remove(dir_names *x, const adb_guid *guid)
     }
 }
 
-size_t dir_names_find(dir_names *x, const char *prefix, unsigned kinds, const char *after,
-                      dir_name_hit *hits, size_t n, size_t k)
+/* The first of v[lo, hi) not below key: v's elements are `size` bytes and
+ * begin with their key (name_key, dir_name_hit). */
+static size_t bound(const void *v, size_t size, size_t lo, size_t hi, const char *key)
 {
-    size_t plen = strlen(prefix), lo = 0, hi = x->n_keys;
-
-    while (lo < hi) {   /* the first key >= prefix: the keys it starts come next */
+    while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(x->keys[mid].key, prefix) < 0)
+        if (strcmp(*(const char *const *)((const char *)v + mid * size), key) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    for (size_t i = lo; i < x->n_keys && strncmp(x->keys[i].key, prefix, plen) == 0; i++) {
-        const dir_name_obj *o = x->keys[i].o;
-        const char *sort = o->text;
-        size_t at = 0, top = n;
-        if ((o->kind & kinds) == 0 || __atomic_load_n(&o->dead, __ATOMIC_RELAXED)
-            || (after != NULL && strcmp(sort, after) <= 0) || (n == k && strcmp(sort, hits[n - 1].key) >= 0))
-            continue;
-        while (at < top) {
-            size_t mid = at + (top - at) / 2;
-            if (strcmp(hits[mid].key, sort) < 0)
-                at = mid + 1;
-            else
-                top = mid;
-        }
-        if (at < n && strcmp(hits[at].key, sort) == 0)
-            continue;   /* found by another of its names */
-        if (n == k)
-            n--;
-        memmove(&hits[at + 1], &hits[at], (n - at) * sizeof *hits);
-        hits[at] = (dir_name_hit){ sort, o->guid, o->kind, x };
-        n++;
+    return lo;
+}
+
+static size_t lower_bound(const name_key *keys, size_t lo, size_t hi, const char *key)
+{
+    return bound(keys, sizeof *keys, lo, hi, key);
+}
+
+/* Merges o into hits; false when it sorts after a full hits (so does every
+ * later account name). */
+static bool offer(dir_names *x, const dir_name_obj *o, unsigned kinds, const char *after, dir_name_hit *hits,
+                  size_t *n, size_t k)
+{
+    const char *sort = o->text;
+    size_t at;
+
+    if (*n == k && strcmp(sort, hits[*n - 1].key) >= 0)
+        return false;
+    if ((o->kind & kinds) == 0 || __atomic_load_n(&o->dead, __ATOMIC_RELAXED)
+        || (after != NULL && strcmp(sort, after) <= 0))
+        return true;
+    at = bound(hits, sizeof *hits, 0, *n, sort);
+    if (at < *n && strcmp(hits[at].key, sort) == 0)
+        return true;   /* found by another of its names */
+    if (*n == k)
+        (*n)--;
+    memmove(&hits[at + 1], &hits[at], (*n - at) * sizeof *hits);
+    hits[at] = (dir_name_hit){ sort, o->guid, o->kind, x };
+    (*n)++;
+    return true;
+}
+
+size_t dir_names_find(dir_names *x, const char *prefix, unsigned kinds, const char *after,
+                      dir_name_hit *hits, size_t n, size_t k)
+{
+    size_t plen = strlen(prefix), start = lower_bound(x->keys, 0, x->n_sam, prefix);
+    char part[ADB_SEARCH_PREFIX_MAX + 1];
+
+    if (k == 0 || plen > ADB_SEARCH_PREFIX_MAX)
+        return n;
+    /* Account names: in sort order, from the cursor's on, the first k. */
+    if (after != NULL && strcspn(after, "\x01") < sizeof part) {
+        snprintf(part, sizeof part, "%.*s", (int)strcspn(after, "\x01"), after);
+        size_t from = lower_bound(x->keys, 0, x->n_sam, part);
+        start = from > start ? from : start;
     }
+    for (size_t i = start; i < x->n_sam && strncmp(x->keys[i].key, prefix, plen) == 0; i++)
+        if (!offer(x, x->keys[i].o, kinds, after, hits, &n, k))
+            break;
+    /* Names that extend their account name match only a prefix longer
+     * than it: the accounts named by the prefix's first j bytes. */
+    for (size_t j = 1; j < plen; j++) {
+        snprintf(part, sizeof part, "%.*s", (int)j, prefix);
+        for (size_t i = lower_bound(x->keys, 0, x->n_sam, part); i < x->n_sam && strcmp(x->keys[i].key, part) == 0;
+             i++) {
+            const dir_name_obj *o = x->keys[i].o;
+            for (int a = 1; a < NAME_KEYS; a++)
+                if (o->names[a] != NULL && extends_sam(o, a) && strncmp(o->names[a], prefix, plen) == 0) {
+                    offer(x, o, kinds, after, hits, &n, k);
+                    break;
+                }
+        }
+    }
+    /* The other names: every one with the prefix. */
+    for (size_t i = lower_bound(x->keys, x->n_sam, x->n_keys, prefix);
+         i < x->n_keys && strncmp(x->keys[i].key, prefix, plen) == 0; i++)
+        offer(x, x->keys[i].o, kinds, after, hits, &n, k);
     return n;
 }
 
