@@ -498,6 +498,16 @@ static void names_work(adb_dir *d, dir_names_mgr *m, size_t i)
     adb_code rc;
     char v[600];
 
+    if (!adb_subscriptions_enabled(d->subs, s->dns)) {   /* disabled since: not read (the locator would refuse) */
+        drop = s->snap;
+        s->snap = NULL;
+        s->next_ms = t0 + (int64_t)d->o.search_index_refresh_s * 1000;
+        pthread_mutex_unlock(&m->mu);
+        dir_names_unref(drop);
+        dir_names_unref(r.old);
+        pthread_mutex_lock(&m->mu);
+        return;
+    }
     pthread_mutex_unlock(&m->mu);
     rc = adb_pool_run(d->pool, r.dns, ADB_POOL_DC, names_op, &r, &err);
     pthread_mutex_lock(&m->mu);
