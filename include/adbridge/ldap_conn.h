@@ -65,10 +65,10 @@ const char *adb_ldap_host(const adb_ldap_conn *c);
  * timeout): the pool drops it and the locator marks the DC down. */
 bool adb_ldap_broken(const adb_ldap_conn *c);
 
-/* ---- entries ---- */
+/* ---- entries (ldap_entry.c): each one block, values NUL-terminated copies ---- */
 typedef struct adb_ldap_attr {
     char *name;               /* as returned, e.g. "member;range=0-1499" */
-    struct berval **values;   /* NULL-terminated */
+    struct berval **values;   /* NULL-terminated; NULL when the attribute came without values */
 } adb_ldap_attr;
 
 typedef struct adb_ldap_entry {
@@ -79,8 +79,11 @@ typedef struct adb_ldap_entry {
 
 void adb_ldap_entry_free(adb_ldap_entry *e);
 
-/* Values of attr (case-insensitive; "member" also matches "member;range=..."),
- * NULL-terminated, or NULL when absent. */
+/* The attribute attr (case-insensitive; "member" also matches
+ * "member;range=..."), or NULL when absent. */
+const adb_ldap_attr *adb_ldap_entry_attr(const adb_ldap_entry *e, const char *attr);
+
+/* Values of attr (as adb_ldap_entry_attr), NULL-terminated, or NULL when absent. */
 struct berval **adb_ldap_entry_values(const adb_ldap_entry *e, const char *attr);
 
 /* First value as a NUL-terminated string copy into buf; NULL when absent,

@@ -2,6 +2,8 @@
  * (see ldap_conn.h). */
 #include "config.h"
 
+#include "ldap_entry.h"
+
 #include <adbridge/text.h>
 #include <adbridge/ldap_conn.h>
 
@@ -522,82 +524,6 @@ const char *adb_ldap_protection(const adb_ldap_conn *c) { return c->protection; 
 const char *adb_ldap_host(const adb_ldap_conn *c) { return c->host; }
 bool adb_ldap_broken(const adb_ldap_conn *c) { return c->broken; }
 
-void adb_ldap_entry_free(adb_ldap_entry *e)
-{
-    if (e == NULL)
-        return;
-    for (size_t i = 0; i < e->n_attrs; i++) {
-        ldap_memfree(e->attrs[i].name);
-        ldap_value_free_len(e->attrs[i].values);
-    }
-    free(e->attrs);
-    ldap_memfree(e->dn);
-    free(e);
-}
-
-static bool attr_matches(const char *have, const char *want)
-{
-    size_t n = strlen(want);
-    return strncasecmp(have, want, n) == 0 && (have[n] == '\0' || have[n] == ';');
-}
-
-struct berval **adb_ldap_entry_values(const adb_ldap_entry *e, const char *attr)
-{
-    for (size_t i = 0; e != NULL && i < e->n_attrs; i++)
-        if (attr_matches(e->attrs[i].name, attr))
-            return e->attrs[i].values;
-    return NULL;
-}
-
-const char *adb_ldap_entry_str(const adb_ldap_entry *e, const char *attr, char *buf, size_t size)
-{
-    struct berval **v = adb_ldap_entry_values(e, attr);
-
-    if (v == NULL || v[0] == NULL || v[0]->bv_len == 0 || v[0]->bv_len >= size
-        || memchr(v[0]->bv_val, '\0', v[0]->bv_len) != NULL)
-        return NULL;
-    memcpy(buf, v[0]->bv_val, v[0]->bv_len);
-    buf[v[0]->bv_len] = '\0';
-    return buf;
-}
-
-bool adb_ldap_entry_int64(const adb_ldap_entry *e, const char *attr, int64_t *out)
-{
-    char buf[32];
-
-    return adb_ldap_entry_str(e, attr, buf, sizeof buf) != NULL && adb_ascii_int64(buf, INT64_MIN, INT64_MAX, out);
-}
-
-static adb_code entry_from_message(LDAP *ld, LDAPMessage *msg, adb_ldap_entry **out, adb_error *err)
-{
-    adb_ldap_entry *e = calloc(1, sizeof *e);
-    BerElement *ber = NULL;
-    size_t cap = 0;
-
-    if (e == NULL || (e->dn = ldap_get_dn(ld, msg)) == NULL) {
-        free(e);
-        return adb_error_set(err, ADB_E_PROTOCOL, "search entry without a DN");
-    }
-    for (char *a = ldap_first_attribute(ld, msg, &ber); a != NULL; a = ldap_next_attribute(ld, msg, ber)) {
-        if (e->n_attrs == cap) {
-            adb_ldap_attr *grown = realloc(e->attrs, (cap = cap ? cap * 2 : 8) * sizeof *grown);
-            if (grown == NULL) {
-                ldap_memfree(a);
-                ber_free(ber, 0);
-                adb_ldap_entry_free(e);
-                return adb_error_set(err, ADB_E_NOMEM, "out of memory");
-            }
-            e->attrs = grown;
-        }
-        e->attrs[e->n_attrs].name = a;
-        e->attrs[e->n_attrs].values = ldap_get_values_len(ld, msg, a);
-        e->n_attrs++;
-    }
-    ber_free(ber, 0);
-    *out = e;
-    return ADB_OK;
-}
-
 static char **copy_attrs(const char *const *attrs)
 {
     size_t n = 0;
@@ -695,7 +621,7 @@ adb_code adb_ldap_search_next(adb_ldap_search *s, adb_ldap_entry **out, adb_erro
         if ((code = fetch_page(s, err)) != ADB_OK)
             return code;
     }
-    code = entry_from_message(s->c->ld, s->next, out, err);
+    code = ldap_entry_decode(s->c->ld, s->next, out, err);
     s->next = ldap_next_entry(s->c->ld, s->next);
     return code;
 }
@@ -760,7 +686,7 @@ adb_code adb_ldap_read_all_values(adb_ldap_conn *c, const char *dn, const char *
         char want[128];
         const char *attrs[2] = { want, NULL };
         adb_ldap_entry *e;
-        adb_ldap_attr *a = NULL;
+        const adb_ldap_attr *a;
         long got_lo = 0, got_hi = -1;
         bool more;
         adb_code code;
@@ -771,10 +697,7 @@ adb_code adb_ldap_read_all_values(adb_ldap_conn *c, const char *dn, const char *
         snprintf(want, sizeof want, "%s;range=%ld-%ld", attr, lo, lo + ADB_LDAP_RANGE_STEP - 1);
         if ((code = adb_ldap_read(c, dn, NULL, attrs, &e, err)) != ADB_OK)
             return code;
-        for (size_t i = 0; i < e->n_attrs && a == NULL; i++)
-            if (attr_matches(e->attrs[i].name, attr))
-                a = &e->attrs[i];
-        if (a == NULL) {               /* no (more) values */
+        if ((a = adb_ldap_entry_attr(e, attr)) == NULL) {               /* no (more) values */
             adb_ldap_entry_free(e);
             return ADB_OK;
         }

@@ -66,8 +66,9 @@ static int dump_append(const char *s, size_t n, void *arg)
 
 char *adb_json_dumps(const json_t *j, size_t flags, size_t *len)
 {
-    /* 2 KiB holds a user.get reply (~700 bytes) and most errors in one go. */
-    dump_buf b = { .p = malloc(2048), .cap = 2048 };
+    /* 1 KiB holds a user.get reply (~700 bytes) and most errors in one go,
+     * and stays within glibc's per-thread cache (a 2 KiB block did not). */
+    dump_buf b = { .p = malloc(1024), .cap = 1024 };
 
     if (len != NULL)
         *len = 0;
