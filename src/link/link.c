@@ -4,12 +4,13 @@
  * proton object.  Workers hand finished jobs back through a mutex-protected
  * list and an eventfd; adb_link_stop sets a flag and writes the same eventfd.
  *
- * Credit: the receiver is granted window - outstanding, where the window is
- * the worker slots plus broker.prefetch and outstanding counts every job not
- * yet ended (waiting, at a worker, or its reply waiting for the broker's
- * settlement), so a busy bridge takes no more than it can do soon, and a
- * job orphaned by a lost connection still holds its place until the worker
- * is done with it.  The prefetched requests wait in the link for a worker:
+ * Credit: the window is the worker slots plus broker.prefetch.  It bounds
+ * the jobs not yet answered (waiting for a worker, or at one), so a busy
+ * bridge takes no more than it can do soon, and a job orphaned by a lost
+ * connection still holds its place until the worker is done with it; a
+ * job whose reply awaits the broker's settlement needs no worker and counts
+ * only against twice the window, so the credit for the next request goes
+ * out with the reply (link_free_window).  The prefetched requests wait in the link for a worker:
  * the broker's round trip for new credit is not paid between two requests,
  * and a request waits behind at most a few others while a second instance
  * may be idle (N+1).  A peer that sends more than the credit does not get

@@ -176,6 +176,7 @@ struct adb_link {
     int64_t grace_deadline;
     unsigned char seen_salt[crypto_generichash_KEYBYTES];
     seen_entry seen[SEEN_MAX];
+    size_t seen_used;              /* entries with a key */
     size_t seen_next;
 };
 
@@ -212,6 +213,7 @@ const char *link_error_hint(const char *text, bool tls);
 
 /* A transfer on the request link; a complete request becomes a job. */
 void link_on_incoming(adb_link *l, pn_delivery_t *d);
+int link_free_window(const adb_link *l);
 void link_update_credit(adb_link *l);
 void link_feed_workers(adb_link *l);
 /* Settling a request without a reply: given back to run elsewhere, or

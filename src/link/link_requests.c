@@ -115,7 +115,7 @@ static uint64_t seen_key_of(const adb_link *l, pn_msgid_t id)
 
 static seen_entry *seen_find(adb_link *l, uint64_t key)
 {
-    if (key == 0)
+    if (key == 0 || l->seen_used == 0)   /* nothing given back yet: the common case, no scan */
         return NULL;
     for (size_t i = 0; i < SEEN_MAX; i++)
         if (l->seen[i].key == key)
@@ -134,6 +134,8 @@ static void seen_put(adb_link *l, const adb_link_job *j)
     if (e == NULL) {
         e = &l->seen[l->seen_next];
         l->seen_next = (l->seen_next + 1) % SEEN_MAX;
+        if (e->key == 0)
+            l->seen_used++;
         e->key = j->seen_key;
     }
     e->deliveries = j->req.deliveries;
@@ -143,8 +145,10 @@ static void seen_put(adb_link *l, const adb_link_job *j)
 void link_seen_drop(adb_link *l, const adb_link_job *j)
 {
     seen_entry *e = seen_find(l, j->seen_key);
-    if (e != NULL)
+    if (e != NULL) {
         e->key = 0;
+        l->seen_used--;
+    }
 }
 
 /* ---- settling requests ---- */
@@ -191,16 +195,29 @@ void link_reject(adb_link *l, pn_delivery_t *d, const char *condition, const cha
 
 /* ---- credit, and requests waiting for a worker ---- */
 
+/* Room for more requests.  The window bounds the requests not yet answered
+ * (waiting, or at a worker); a reply awaiting the broker's settlement needs
+ * no worker, so it counts only against twice the window (what one instance
+ * holds unsettled at most).  The credit for the next request then goes out
+ * with the reply, not a broker round trip after it. */
+int link_free_window(const adb_link *l)
+{
+    int answering = (int)l->window - (int)(l->waiting + l->at_work);
+    int holding = 2 * (int)l->window - (int)l->outstanding;
+
+    return answering < holding ? answering : holding;
+}
+
 /* Grants credit up to the free window (none while stopping).  proton keeps
  * the credit as a signed count that a peer sending more than it was given
  * drives below zero; adding to it then would put a negative link-credit on
  * the wire, which the peer reads as an unsigned 4294967295 -- unlimited.  So
  * a negative credit is first brought back to zero (a flow of link-credit 0:
- * "stop"), and the credit never exceeds window - outstanding. */
+ * "stop"), and the credit never exceeds link_free_window. */
 void link_update_credit(adb_link *l)
 {
     pn_link_t *r[1 + MAX_FORESTS];
-    int have[1 + MAX_FORESTS], add[1 + MAX_FORESTS] = { 0 }, avail, share;
+    int have[1 + MAX_FORESTS], add[1 + MAX_FORESTS] = { 0 }, avail, share, room;
     size_t n, i, k, shares;
 
     if (!l->serving)
@@ -212,7 +229,8 @@ void link_update_credit(adb_link *l)
      * RabbitMQ 3.10): an idle queue keeps its part, so every receiver needs
      * a slot of its own (workers > forests, link_forests_sync warns). */
     n = link_credit_receivers(l, r, 1 + MAX_FORESTS, &shares);
-    avail = (int)l->window - (int)l->outstanding - link_forests_idle_credit(l);
+    room = link_free_window(l);
+    avail = room - link_forests_idle_credit(l);
     for (i = 0; i < n; i++) {
         if ((have[i] = pn_link_remote_credit(r[i])) < 0) {
             pn_link_flow(r[i], -have[i]);
@@ -222,7 +240,7 @@ void link_update_credit(adb_link *l)
     }
     if (l->stopping || n == 0)
         return;
-    if ((share = ((int)l->window - (int)l->outstanding) / (int)(shares > n ? shares : n)) < 1)
+    if ((share = room / (int)(shares > n ? shares : n)) < 1)
         share = 1;
     for (k = 0; avail > 0 && k < n * (size_t)l->window; k++) {
         i = (l->credit_turn + k) % n;
@@ -538,7 +556,7 @@ static void take_request(adb_link *l, pn_delivery_t *d, inbuf *ib)
         link_hand_back(l, d); /* that forest is lost here: another instance serves it */
         return;
     }
-    if (l->outstanding >= l->window) {
+    if (link_free_window(l) <= 0) {
         /* More than the credit: the peer ignores it.  Held for a worker (up
          * to HOLD_FACTOR windows; past that given back untouched):
          * released at once, such requests stayed unacknowledged on RabbitMQ
