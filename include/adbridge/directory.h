@@ -163,7 +163,8 @@ adb_code adb_dir_topology(adb_dir *d, bool refresh, adb_topology **out, adb_erro
 adb_code adb_dir_set_enabled(adb_dir *d, const char *domain, bool enabled, adb_error *err);
 
 /* Drops what the cache holds about one identifier (every key of the object
- * it names, and its memberships), or everything when id is NULL. */
+ * it names, and its memberships), or everything when id is NULL; then the
+ * search indexes are refreshed at once too (in the background). */
 void adb_dir_invalidate(adb_dir *d, const char *id);
 
 typedef struct adb_dir_stats {

@@ -226,6 +226,9 @@ dir_names *dir_names_get(adb_dir *d, const adb_topo_domain *td);
 void dir_names_scanned(adb_dir *d, const adb_topo_domain *td, int64_t ms);
 void dir_names_answered(adb_dir *d);
 void dir_names_stats(adb_dir *d, adb_dir_stats *out);
+/* Every index is read again now (cache.invalidate); searches go on with the
+ * current snapshots meanwhile. */
+void dir_names_refresh_now(adb_dir *d);
 
 void dir_lower_into(char *dst, size_t size, const char *src);
 /* S-1-5-32-*: the same SIDs in every domain. */

@@ -688,6 +688,20 @@ void dir_names_scanned(adb_dir *d, const adb_topo_domain *td, int64_t ms)
     pthread_mutex_unlock(&m->mu);
 }
 
+void dir_names_refresh_now(adb_dir *d)
+{
+    dir_names_mgr *m = d->names;
+
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->n; i++)
+        if (m->slots[i]->next_ms != INT64_MAX)   /* not one too big to index */
+            m->slots[i]->next_ms = 0;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
 void dir_names_answered(adb_dir *d)
 {
     pthread_mutex_lock(&d->names->mu);

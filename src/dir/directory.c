@@ -429,6 +429,7 @@ void adb_dir_invalidate(adb_dir *d, const char *id)
 
     if (id == NULL) {
         adb_cache_invalidate_all(d->cache);
+        dir_names_refresh_now(d);
         return;
     }
     if (adb_ident_parse(id, strlen(id), NULL, &ident, NULL) != ADB_OK)
