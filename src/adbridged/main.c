@@ -85,6 +85,10 @@ static void run_job(void *arg, void *item)
     char *reply = NULL;
     size_t reply_len = 0;
 
+    if (adb_link_job_recalled(job)) {   /* queued behind another and no longer wanted: settled unrun */
+        adb_link_complete(d->link, job, NULL, 0);
+        return;
+    }
     adb_dispatch(d->svc, rq->body, rq->len, &dlv, &reply, &reply_len);
     /* No DC of a forest answered a request that came on that forest's
      * address: another instance may reach it (this one detaches once its

@@ -181,6 +181,11 @@ const adb_link_request *adb_link_job_request(const adb_link_job *job)
     return &job->req;
 }
 
+bool adb_link_job_recalled(const adb_link_job *job)
+{
+    return __atomic_load_n(&job->recall, __ATOMIC_ACQUIRE) != RECALL_NONE;
+}
+
 void link_wake(adb_link *l)
 {
     uint64_t one = 1;
@@ -268,7 +273,7 @@ static void drain_done(adb_link *l)
             COUNT(l, dropped);
             link_job_free(j);
         } else if (!j->answered) {
-            link_give_back(l, j);
+            link_settle_unanswered(l, j);
             link_job_end(l, j);
         } else if (link_lock_expired(j)) {
             /* The broker's lock is gone: the request is another receiver's now. */
@@ -469,8 +474,9 @@ static void serve_once(adb_link *l)
              * (function_clause in rabbit_classic_queue send_drained), which
              * would lose the requests in flight.  What still arrives on
              * credit already granted is released untouched (take_request),
-             * as are the requests no worker took yet. */
+             * as are the requests no worker took yet or started. */
             link_release_waiting(l);
+            link_recall_at_work(l, NULL, RECALL_RELEASE);
             if (!l->serving)
                 l->grace_deadline = now;
         }

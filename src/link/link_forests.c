@@ -123,6 +123,7 @@ static void start_detach(adb_link *l, forest_rcv *f)
     if (l->wait_tail == NULL)
         for (j = l->wait_head; j != NULL; j = j->wait_next)
             l->wait_tail = j;
+    link_recall_at_work(l, f->link, RECALL_HAND_BACK);   /* queued at a worker, not started: handed back too */
     adb_log(l->log, ADB_LOG_INFO, "link_forest_detaching", "forest=%s handed_back=%u", f->forest, handed);
 }
 

@@ -59,6 +59,14 @@ typedef struct link_conn {
     bool tls_done;
 } link_conn;
 
+/* Why the link no longer wants a job that a worker has not started:
+ * workers read it (adb_link_job_recalled) before they run one. */
+typedef enum job_recall {
+    RECALL_NONE = 0,
+    RECALL_RELEASE,                /* stopping, or its connection ended: released untouched (or redelivered) */
+    RECALL_HAND_BACK,              /* its forest is served by another instance now */
+} job_recall;
+
 typedef enum job_state {
     JOB_WAITING,                   /* taken, waiting for a free worker (the peer sent more than the credit) */
     JOB_AT_WORKER,
@@ -75,6 +83,7 @@ struct adb_link_job {
     char forest[FOREST_NAME_MAX];  /* req.forest's text */
     uint64_t seen_key;             /* of the message id (0: none), for the delivery limit */
     int64_t lock_until_ms;         /* x-opt-locked-until less LOCK_MARGIN_MS (Unix ms); 0: no lock */
+    int recall;                    /* job_recall; set by the link thread, read by workers (__atomic) */
     /* link thread only: */
     uint64_t gen;                  /* connection generation it arrived on */
     job_state state;
@@ -214,6 +223,8 @@ const char *link_error_hint(const char *text, bool tls);
 /* A transfer on the request link; a complete request becomes a job. */
 void link_on_incoming(adb_link *l, pn_delivery_t *d);
 int link_free_window(const adb_link *l);
+void link_recall_at_work(adb_link *l, const pn_link_t *rcv, job_recall why);
+void link_settle_unanswered(adb_link *l, adb_link_job *j);
 void link_update_credit(adb_link *l);
 void link_feed_workers(adb_link *l);
 /* Settling a request without a reply: given back to run elsewhere, or

@@ -255,10 +255,16 @@ void link_update_credit(adb_link *l)
             pn_link_flow(r[i], add[i]);
 }
 
-/* Hands waiting jobs to free workers. */
+/* Hands waiting jobs to the workers: one each, and with prefetch one more
+ * each queued behind it, so a worker that finishes takes its next job
+ * without sleeping until the link thread has heard of it (about 2 of the 6
+ * context switches of a lookup).  A queued job the link no longer wants is
+ * recalled (link_recall_at_work), not run. */
 void link_feed_workers(adb_link *l)
 {
-    while (l->wait_head != NULL && l->at_work < l->slots && l->serving && !l->stopping) {
+    unsigned ahead = l->window - l->slots < l->slots ? l->window - l->slots : l->slots;
+
+    while (l->wait_head != NULL && l->at_work < l->slots + ahead && l->serving && !l->stopping) {
         adb_link_job *j = l->wait_head;
         l->wait_head = j->wait_next;
         if (l->wait_head == NULL)
@@ -268,6 +274,27 @@ void link_feed_workers(adb_link *l)
         j->state = JOB_AT_WORKER;
         l->at_work++;
         l->submit(l->submit_arg, j);
+    }
+}
+
+/* Marks the jobs handed to the workers (of one receiver, or all with rcv
+ * NULL) as no longer wanted: a worker that has not started one completes
+ * it unrun (adb_link_job_recalled), and it is settled by why. */
+void link_recall_at_work(adb_link *l, const pn_link_t *rcv, job_recall why)
+{
+    for (adb_link_job *j = l->live; j != NULL; j = j->next)
+        if (j->state == JOB_AT_WORKER && (rcv == NULL || j->rcv == rcv))
+            __atomic_store_n(&j->recall, why, __ATOMIC_RELEASE);
+}
+
+/* A request a worker gave back unanswered: unrun and recalled, released or
+ * handed back untouched; else given back as a delivery that failed. */
+void link_settle_unanswered(adb_link *l, adb_link_job *j)
+{
+    switch (__atomic_load_n(&j->recall, __ATOMIC_ACQUIRE)) {
+    case RECALL_RELEASE: release(l, j->dlv); break;
+    case RECALL_HAND_BACK: link_hand_back(l, j->dlv); break;
+    default: link_give_back(l, j); break;
     }
 }
 
@@ -304,7 +331,9 @@ void link_release_all(adb_link *l)
             link_job_end(l, j);
         } else {
             /* Still at its worker: it stays outstanding (holding a slot) until
-             * adb_link_complete hands it back; unlinked, marked stale. */
+             * adb_link_complete hands it back; unlinked, marked stale, and
+             * not run if its worker has not started it. */
+            __atomic_store_n(&j->recall, RECALL_RELEASE, __ATOMIC_RELEASE);
             if (j->prev != NULL)
                 j->prev->next = j->next;
             else

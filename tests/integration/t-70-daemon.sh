@@ -120,6 +120,21 @@ check_match "requests are served after the restart" 'replies=5 unique=5 duplicat
     $CLIENT roundtrip --n 5 --prefix rs
 stop_pid "$PID_e"
 
+# ---- prefetch: a request queued behind a busy worker goes back unrun on shutdown ----
+start_echo g LINK_WORKERS=1 LINK_PREFETCH=1 LINK_DELAY_MS=1500
+check "responder g (1 worker, prefetch 1) connects" wait_log "$T70/g.log" 'event=link_connected'
+$CLIENT send --n 2 --prefix qw
+check "g holds both: one at its worker, one queued behind it" wait_unacked 2 10
+stop_pid "$PID_g"
+check_eq "g ran one of them" 1 "$(grep -c '^job message_id=' "$T70/g.out")"
+check_match "g answered the one it ran and released the other untouched" 'final replied=1 released=1 dropped=0' \
+    cat "$T70/g.out"
+start_echo h
+check "responder h connects" wait_log "$T70/h.log" 'event=link_connected'
+check_match "both answered exactly once (the released one by h, not seen as a failed delivery)" \
+    'replies=2 unique=2 duplicates=0' $CLIENT collect --n 2 --prefix qw --out "$T70/qw.jsonl"
+stop_pid "$PID_h"
+
 # ---- amqps: CA verification ----
 check_match "probe amqps:// with the right CA: TLS verified" 'probe code=ok .*tls=TLSv1' \
     env LINK_URL="$BROKER_AMQPS_URL" LINK_CA="$BROKER_CA" "$TL" probe

@@ -17,7 +17,7 @@
  * answered (adb_link_complete with no reply: the link gives it back).  Each
  * job prints "job message_id=... deliveries=N" on stdout, and the state line
  * (SIGUSR1, SIGTERM) carries the link's counters and max_busy, the most
- * jobs handed to the workers and not yet completed at any one time. */
+ * jobs the workers ran at any one time. */
 #include "config.h"
 
 #include <adbridge/link.h>
@@ -68,7 +68,7 @@ typedef struct queue {
     bool stop;
     adb_link *link;
     int delay_ms;
-    unsigned busy, max_busy;       /* submitted, not yet completed */
+    unsigned busy, max_busy;       /* being run by a worker */
 } queue;
 
 static void finish(queue *q, adb_link_job *job, const char *reply, size_t len)
@@ -83,9 +83,8 @@ static void submit(void *arg, adb_link_job *job)
 {
     queue *q = arg;
     pthread_mutex_lock(&q->lock);
-    if (++q->busy > q->max_busy)
-        q->max_busy = q->busy;
-    if (q->n == 1024) { /* cannot happen with credit <= workers; never lose a job */
+    if (q->n == 1024) { /* cannot happen: at most two jobs a worker; never lose a job */
+        q->busy++;
         pthread_mutex_unlock(&q->lock);
         finish(q, job, NULL, 0);
         return;
@@ -117,7 +116,13 @@ static void *echo_worker(void *arg)
         job = q->items[q->head];
         q->head = (q->head + 1) % 1024;
         q->n--;
+        if (++q->busy > q->max_busy)
+            q->max_busy = q->busy;
         pthread_mutex_unlock(&q->lock);
+        if (adb_link_job_recalled(job)) {   /* as adbridged's workers do */
+            finish(q, job, NULL, 0);
+            continue;
+        }
 
         rq = adb_link_job_request(job);
         printf("job message_id=%s deliveries=%u\n", rq->message_id, rq->deliveries);
