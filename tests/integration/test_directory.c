@@ -1030,15 +1030,17 @@ static void test_search_index_too_big(void **state)
     dir_names_max = 1000;   /* adb.test holds 5,000 bulk users */
     f = fixture_open(&o, NULL);
     search_count(f->d, "alice", ADB_KINDS_USER);
-    for (i = 0; i < 600 && strstr(log_text(f), "search_index_too_big domain=partner.test") == NULL; i++)
+    for (i = 0; i < 600 && strstr(log_text(f), "search_index_too_big domain=adb.test") == NULL; i++)
         usleep(100000);
     assert_non_null(strstr(log_text(f), "search_index_too_big domain=adb.test"));
     sleep(2);   /* two refresh periods: no read again */
     assert_int_equal(search_count(f->d, "bulk.0001", ADB_KINDS_USER), 10);
     adb_dir_stats_get(f->d, &st);
-    assert_int_equal(st.search_index_builds, 0);
+    /* partner.test fits under the cap in the default testenv and not with
+     * --large: only adb.test is asserted on.  It was scanned, so no search
+     * was answered from indexes alone, and none over the cap is held. */
     assert_int_equal(st.search_index_answers, 0);
-    assert_int_equal(st.search_index_objects, 0);
+    assert_true(st.search_index_objects <= dir_names_max);
     assert_null(strstr(strstr(log_text(f), "search_index_too_big domain=adb.test") + 1, "search_index_too_big domain=adb.test"));
     fixture_close(f);
     dir_names_max = saved;
