@@ -99,12 +99,12 @@ adb_code adb_link_start(adb_link *l, adb_error *err);
 /* Thread-safe.  The job's request, valid until adb_link_complete. */
 const adb_link_request *adb_link_job_request(const adb_link_job *job);
 
-/* Thread-safe.  True when the link no longer wants the job run (stopping,
- * its connection ended, or its forest went to another instance): a worker
- * that has not started it completes it with reply NULL instead, and the
- * link settles it untouched.  Workers may hold one job queued behind the
- * one they run (broker.prefetch), so they ask before each. */
-bool adb_link_job_recalled(const adb_link_job *job);
+/* Thread-safe; a worker calls it once, before it runs the job.  False when
+ * the link no longer wants it run (stopping, its connection ended, or its
+ * forest went to another instance): the worker then completes it with
+ * reply NULL, and the link settles it untouched.  Workers may hold one job
+ * queued behind the one they run (broker.prefetch), hence the question. */
+bool adb_link_job_start(adb_link_job *job);
 
 /* Thread-safe; ends the job.  reply (copied) is sent to the request's
  * reply_to; reply NULL means "not answered": the request is given back to

@@ -85,7 +85,7 @@ static void run_job(void *arg, void *item)
     char *reply = NULL;
     size_t reply_len = 0;
 
-    if (adb_link_job_recalled(job)) {   /* queued behind another and no longer wanted: settled unrun */
+    if (!adb_link_job_start(job)) {   /* queued behind another and no longer wanted: settled unrun */
         adb_link_complete(d->link, job, NULL, 0);
         return;
     }

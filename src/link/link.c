@@ -181,9 +181,11 @@ const adb_link_request *adb_link_job_request(const adb_link_job *job)
     return &job->req;
 }
 
-bool adb_link_job_recalled(const adb_link_job *job)
+bool adb_link_job_start(adb_link_job *job)
 {
-    return __atomic_load_n(&job->recall, __ATOMIC_ACQUIRE) != RECALL_NONE;
+    int queued = RUN_QUEUED;
+
+    return __atomic_compare_exchange_n(&job->run, &queued, RUN_STARTED, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
 void link_wake(adb_link *l)

@@ -59,11 +59,14 @@ typedef struct link_conn {
     bool tls_done;
 } link_conn;
 
-/* Why the link no longer wants a job that a worker has not started:
- * workers read it (adb_link_job_recalled) before they run one. */
+/* A job handed to the workers: queued, started by a worker
+ * (adb_link_job_start), or recalled by the link before any worker started
+ * it (link_recall_at_work) -- one compare-and-swap decides between the two. */
+enum { RUN_QUEUED = 0, RUN_STARTED, RUN_RECALLED };
+
+/* Why a job was recalled, i.e. how it is settled unrun. */
 typedef enum job_recall {
-    RECALL_NONE = 0,
-    RECALL_RELEASE,                /* stopping, or its connection ended: released untouched (or redelivered) */
+    RECALL_RELEASE = 0,            /* stopping, or its connection ended: released untouched (or redelivered) */
     RECALL_HAND_BACK,              /* its forest is served by another instance now */
 } job_recall;
 
@@ -83,8 +86,9 @@ struct adb_link_job {
     char forest[FOREST_NAME_MAX];  /* req.forest's text */
     uint64_t seen_key;             /* of the message id (0: none), for the delivery limit */
     int64_t lock_until_ms;         /* x-opt-locked-until less LOCK_MARGIN_MS (Unix ms); 0: no lock */
-    int recall;                    /* job_recall; set by the link thread, read by workers (__atomic) */
+    int run;                       /* RUN_*: __atomic, the link thread and the job's worker */
     /* link thread only: */
+    job_recall recall;             /* when run is RUN_RECALLED */
     uint64_t gen;                  /* connection generation it arrived on */
     job_state state;
     pn_delivery_t *dlv;            /* the request */

@@ -277,25 +277,35 @@ void link_feed_workers(adb_link *l)
     }
 }
 
-/* Marks the jobs handed to the workers (of one receiver, or all with rcv
- * NULL) as no longer wanted: a worker that has not started one completes
- * it unrun (adb_link_job_recalled), and it is settled by why. */
+/* Recalls one job handed to the workers if no worker started it yet. */
+static void recall(adb_link_job *j, job_recall why)
+{
+    int queued = RUN_QUEUED;
+
+    if (__atomic_compare_exchange_n(&j->run, &queued, RUN_RECALLED, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        j->recall = why;
+}
+
+/* Recalls the jobs queued at the workers (of one receiver, or all with rcv
+ * NULL): the worker that takes one completes it unrun (adb_link_job_start),
+ * and it is settled by why.  Jobs already started run to their end. */
 void link_recall_at_work(adb_link *l, const pn_link_t *rcv, job_recall why)
 {
     for (adb_link_job *j = l->live; j != NULL; j = j->next)
         if (j->state == JOB_AT_WORKER && (rcv == NULL || j->rcv == rcv))
-            __atomic_store_n(&j->recall, why, __ATOMIC_RELEASE);
+            recall(j, why);
 }
 
-/* A request a worker gave back unanswered: unrun and recalled, released or
- * handed back untouched; else given back as a delivery that failed. */
+/* A request a worker gave back unanswered: recalled unrun, released or
+ * handed back untouched; run, given back as a delivery that failed. */
 void link_settle_unanswered(adb_link *l, adb_link_job *j)
 {
-    switch (__atomic_load_n(&j->recall, __ATOMIC_ACQUIRE)) {
-    case RECALL_RELEASE: release(l, j->dlv); break;
-    case RECALL_HAND_BACK: link_hand_back(l, j->dlv); break;
-    default: link_give_back(l, j); break;
-    }
+    if (__atomic_load_n(&j->run, __ATOMIC_ACQUIRE) != RUN_RECALLED)
+        link_give_back(l, j);
+    else if (j->recall == RECALL_HAND_BACK)
+        link_hand_back(l, j->dlv);
+    else
+        release(l, j->dlv);
 }
 
 /* Gives back the jobs no worker took yet (stopping, or the connection ended). */
@@ -333,7 +343,7 @@ void link_release_all(adb_link *l)
             /* Still at its worker: it stays outstanding (holding a slot) until
              * adb_link_complete hands it back; unlinked, marked stale, and
              * not run if its worker has not started it. */
-            __atomic_store_n(&j->recall, RECALL_RELEASE, __ATOMIC_RELEASE);
+            recall(j, RECALL_RELEASE);
             if (j->prev != NULL)
                 j->prev->next = j->next;
             else

@@ -119,7 +119,7 @@ static void *echo_worker(void *arg)
         if (++q->busy > q->max_busy)
             q->max_busy = q->busy;
         pthread_mutex_unlock(&q->lock);
-        if (adb_link_job_recalled(job)) {   /* as adbridged's workers do */
+        if (!adb_link_job_start(job)) {   /* as adbridged's workers do */
             finish(q, job, NULL, 0);
             continue;
         }
